@@ -1,0 +1,68 @@
+"""The three registries and the built-in plug-ins.
+
+Built-ins are registered here as lazy ``module:Class`` strings (importing this module loads
+no backend); third-party packages add theirs through entry points, e.g. in pyproject.toml::
+
+    [project.entry-points."designsvc.solvers"]
+    mysolver = "mypkg.solver:MySolver"
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from designsvc.core.errors import UnknownNameError
+from designsvc.core.problem import Problem
+from designsvc.core.proposer import Proposer
+from designsvc.core.registry import Registry
+from designsvc.core.solver import Solver
+
+__all__ = ["PROBLEMS", "PROPOSERS", "SOLVERS", "resolve_problem_id"]
+
+PROBLEMS: Registry[Problem[Any]] = Registry(
+    what="problem kind",
+    group="designsvc.problems",
+    base=Problem,
+    name_pattern=r"[a-z][a-z0-9-]*@[1-9][0-9]*",
+    name_of=lambda cls: cls.id(),
+)
+SOLVERS: Registry[Solver] = Registry(
+    what="solver",
+    group="designsvc.solvers",
+    base=Solver,
+    name_pattern=r"[a-z][a-z0-9-]*",
+    name_of=lambda cls: cls.name,
+)
+PROPOSERS: Registry[Proposer] = Registry(
+    what="proposer",
+    group="designsvc.proposers",
+    base=Proposer,
+    name_pattern=r"[a-z][a-z0-9-]*",
+    name_of=lambda cls: cls.name,
+)
+
+PROBLEMS.register("assignment@1", "problems.assignment.problem:AssignmentProblem")
+
+SOLVERS.register("highs", "solvers.highs:HighsSolver")
+SOLVERS.register("cpsat", "solvers.cpsat:CpSatSolver")
+SOLVERS.register("scip", "solvers.scip:ScipSolver")
+
+PROPOSERS.register("baseline-start", "surrogates.baseline_start:BaselineStartProposer")
+
+_VERSIONED = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)(@(?P<version>[1-9][0-9]*))?$")
+
+
+def resolve_problem_id(name: str) -> str:
+    """``"assignment@1"`` as is; ``"assignment"`` -> its latest registered version."""
+    match = _VERSIONED.fullmatch(name)
+    if match is None:
+        raise UnknownNameError("problem kind", name, PROBLEMS.names())
+    if match.group("version"):
+        PROBLEMS.target(name)
+        return name
+    kind = match.group("kind")
+    versions = [int(n.split("@")[1]) for n in PROBLEMS.names() if n.split("@")[0] == kind]
+    if not versions:
+        raise UnknownNameError("problem kind", name, PROBLEMS.names())
+    return f"{kind}@{max(versions)}"

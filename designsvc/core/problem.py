@@ -1,0 +1,118 @@
+"""The problem plug-in interface (Gymnasium's Env, for design problems).
+
+A problem kind declares its instance schema (pydantic), its feasible set as a Pyomo model,
+how to decode a solved model into a design (the kind's own JSON form), and the ground-truth
+evaluator. Every objective is minimized; a maximizing kind negates in ``evaluate``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pyomo.environ as pyo
+from pydantic import BaseModel, ValidationError
+
+from designsvc.core.errors import FieldError, SpecError, pointer_from_path
+from designsvc.core.types import Artifact, Evaluation, JsonDict
+
+__all__ = ["Baseline", "Problem", "spec_error_from_validation"]
+
+InstanceT = TypeVar("InstanceT", bound=BaseModel)
+
+Baseline = Callable[[int], JsonDict]
+"""A named heuristic: takes a seed, returns a design (which may be infeasible)."""
+
+
+def spec_error_from_validation(exc: ValidationError, prefix: str = "") -> SpecError:
+    """Turn pydantic's errors into a :class:`SpecError` with JSON pointers under ``prefix``."""
+    errors = [FieldError(prefix + pointer_from_path(err["loc"]), _message(err["msg"])) for err in exc.errors()]
+    return SpecError(errors or [FieldError(prefix, str(exc))])
+
+
+def _message(msg: str) -> str:
+    for noise in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(noise)
+    return msg
+
+
+class Problem(ABC, Generic[InstanceT]):
+    """One problem kind. An object holds one validated instance.
+
+    Class attributes: ``kind`` (lowercase, e.g. ``"assignment"``), ``version`` (int),
+    ``title`` (one line), ``instance_schema`` (the pydantic model of an instance) and
+    ``objective_is_linear`` (True when :meth:`evaluate`'s objective equals the model's
+    objective on every feasible design; the conformance checker then compares them).
+    """
+
+    kind: ClassVar[str]
+    version: ClassVar[int]
+    title: ClassVar[str]
+    instance_schema: ClassVar[type[BaseModel]]
+    objective_is_linear: ClassVar[bool] = False
+
+    def __init__(self, instance: InstanceT) -> None:
+        self.instance = instance
+
+    @classmethod
+    def id(cls) -> str:
+        """The versioned registry id, ``kind@version``."""
+        return f"{cls.kind}@{cls.version}"
+
+    @classmethod
+    def parse_instance(cls, data: Any) -> InstanceT:
+        """Validate raw instance data; :class:`SpecError` pointers are relative to the
+        instance (the caller prefixes ``/instance``)."""
+        try:
+            instance = cls.instance_schema.model_validate(data)
+        except ValidationError as exc:
+            raise spec_error_from_validation(exc) from exc
+        cls.check_instance(instance)  # type: ignore[arg-type]
+        return instance  # type: ignore[return-value]
+
+    @classmethod
+    def check_instance(cls, instance: InstanceT) -> None:
+        """Rules across fields that the schema cannot state; raise :class:`SpecError`."""
+
+    @classmethod
+    @abstractmethod
+    def builtin_instances(cls) -> Mapping[str, Callable[[], InstanceT]]:
+        """Named instances reachable as ``"instance_ref": "builtin:NAME"``."""
+
+    @classmethod
+    @abstractmethod
+    def generate(cls, *, seed: int, **size: int) -> InstanceT:
+        """A random instance; the same seed and size give the same instance."""
+
+    @classmethod
+    @abstractmethod
+    def example_spec(cls) -> JsonDict:
+        """A ready-to-run spec for ``designsvc example KIND``."""
+
+    @abstractmethod
+    def build_model(self, *, fixed: Mapping[str, Any] | None = None) -> pyo.ConcreteModel:
+        """A fresh Pyomo model of the feasible set and the (linear) objective on each call.
+
+        ``fixed`` restricts the model in the kind's own terms (a proposer's pruning)."""
+
+    @abstractmethod
+    def extract_design(self, model: pyo.ConcreteModel) -> JsonDict:
+        """Decode the solved model's variable values into a design."""
+
+    @abstractmethod
+    def encode_design(self, model: pyo.ConcreteModel, design: JsonDict) -> Mapping[Any, float]:
+        """Variable values (Pyomo VarData -> value) of ``design`` in ``model``, for a warm
+        start; the inverse of :meth:`extract_design`."""
+
+    @abstractmethod
+    def evaluate(self, design: JsonDict) -> Evaluation:
+        """The ground truth: objective (minimized), feasibility and violations."""
+
+    def baselines(self) -> Mapping[str, Baseline]:
+        """Named heuristics a result is compared with (``compare_baselines``)."""
+        return {}
+
+    def render(self, design: JsonDict) -> list[Artifact]:
+        """Pictures and files of a design (PNG, SVG, ...); none by default."""
+        return []

@@ -1,0 +1,96 @@
+"""The job spec: the public request document (DESIGN.md section 4).
+
+Field errors come out as :class:`~designsvc.core.errors.SpecError` with JSON pointers into
+the spec, e.g. ``/limits/time_limit_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from designsvc.core.errors import SpecError
+from designsvc.core.problem import spec_error_from_validation
+from designsvc.core.types import JsonDict, SolverConfig
+
+__all__ = ["JobSpec", "LimitsSpec", "PluginSpec", "parse_spec"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginSpec(_Strict):
+    """A solver or proposer by registry name, with backend-specific options."""
+
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class LimitsSpec(_Strict):
+    """Limits of the whole job. ``time_limit_s``: wall seconds for solving (with a proposer,
+    all its rounds share it); ``rel_gap``: relative MIP gap; ``threads``: solver threads;
+    ``seed``: seed of every random choice (solver, proposer, baselines)."""
+
+    time_limit_s: float = Field(default=60.0, gt=0, le=7 * 24 * 3600)
+    rel_gap: float = Field(default=1e-4, ge=0, le=1e6)
+    threads: int = Field(default=1, ge=1, le=1024)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+    @field_validator("time_limit_s", "rel_gap")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    def solver_config(self, options: dict[str, Any], *, time_limit_s: float | None = None) -> SolverConfig:
+        return SolverConfig(
+            time_limit_s=self.time_limit_s if time_limit_s is None else time_limit_s,
+            rel_gap=self.rel_gap,
+            threads=self.threads,
+            seed=self.seed,
+            options=options,
+        )
+
+
+class JobSpec(_Strict):
+    """A design job: which problem, which instance (inline or a reference such as
+    ``builtin:gap-40x5``), the solver that finalizes, an optional proposer, limits, tags,
+    and whether to compare with the problem's baselines."""
+
+    problem: str = Field(min_length=1, description="problem kind id, e.g. 'assignment@1'")
+    instance: dict[str, Any] | None = None
+    instance_ref: str | None = None
+    solver: PluginSpec = Field(default_factory=lambda: PluginSpec(name="highs"))
+    proposer: PluginSpec | None = None
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    compare_baselines: bool = False
+    render: bool = True
+    tags: list[str] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_instance(self) -> JobSpec:
+        if (self.instance is None) == (self.instance_ref is None):
+            raise ValueError("give exactly one of 'instance' and 'instance_ref'")
+        return self
+
+
+def parse_spec(data: Any) -> JobSpec:
+    """Validate a spec document (already parsed from JSON or YAML)."""
+    if not isinstance(data, dict):
+        raise SpecError.at("", f"a spec must be a JSON object, got {type(data).__name__}")
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        error = spec_error_from_validation(exc)
+        # The model-level rule has no field of its own: point at the instance.
+        raise SpecError(
+            [e if e.pointer or "instance" not in e.message else type(e)("/instance", e.message) for e in error.errors]
+        ) from exc
+
+
+def dump_spec(spec: JobSpec) -> JsonDict:
+    return spec.model_dump(mode="json", exclude_none=True)

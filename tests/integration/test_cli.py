@@ -1,0 +1,171 @@
+"""The designsvc command end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+DESIGNSVC = str(Path(sys.executable).with_name("designsvc"))
+
+
+def run(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DESIGNSVC, *args], input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def example_spec(tmp_path: Path) -> Path:
+    proc = run("example", "assignment@1")
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads(proc.stdout)
+    spec["limits"]["time_limit_s"] = 20
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def write(tmp_path: Path, spec: Any, name: str = "spec.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(spec) if not isinstance(spec, str) else spec)
+    return path
+
+
+def test_solve_json_prints_exactly_the_result_document(example_spec: Path, tmp_path: Path) -> None:
+    proc = run("solve", str(example_spec), "--json", "--artifacts", str(tmp_path / "art"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # nothing else on stdout, not even a native banner
+    assert result["status"] == "succeeded"
+    assert result["outcome"]["termination"] == "optimal"
+    assert result["evaluation"]["feasible"]
+    assert {row["baseline"] for row in result["comparison"]} == {"greedy-cost", "first-fit", "random-fit"}
+    for artifact in result["artifacts"]:
+        assert (tmp_path / "art" / artifact["name"]).stat().st_size == artifact["size_bytes"]
+
+
+def test_solve_human_summary_and_overrides(example_spec: Path) -> None:
+    proc = run("solve", str(example_spec), "--solver", "cpsat", "--time-limit", "15", "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "succeeded" in proc.stdout
+    assert "cpsat" in proc.stdout
+    assert "baseline   greedy-cost" in proc.stdout
+
+
+@pytest.mark.parametrize("solver", ["highs", "cpsat", "scip"])
+def test_each_solver_and_the_proposer_through_the_cli(example_spec: Path, solver: str) -> None:
+    proc = run("solve", str(example_spec), "--solver", solver, "--proposer", "baseline-start", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["spec"]["solver"]["name"] == solver
+    assert result["proposer"]["name"] == "baseline-start"
+    assert result["evaluation"]["feasible"]
+
+
+def test_yaml_spec_and_stdin(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "problem: assignment@1\ninstance_ref: builtin:gap-10x3\nlimits: {time_limit_s: 10}\n", "s.yaml"
+    )
+    assert run("solve", str(path), "--json").returncode == 0
+    proc = run("solve", "-", "--json", stdin=json.dumps({"problem": "assignment", "instance_ref": "builtin:gap-10x3"}))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["problem"] == "assignment@1"
+
+
+@pytest.mark.parametrize(
+    ("spec", "args", "expected"),
+    [
+        ({"problem": "nope@1", "instance_ref": "builtin:gap-10x3"}, [], "error: /problem: unknown problem kind"),
+        (
+            {"problem": "assignment@1", "instance_ref": "builtin:gap-10x3"},
+            ["--solver", "gurobi"],
+            "error: /solver/name",
+        ),
+        (
+            {"problem": "assignment@1", "instance_ref": "builtin:gap-10x3"},
+            ["--time-limit", "0"],
+            "error: /limits/time_limit_s",
+        ),
+        (
+            {"problem": "assignment@1", "instance_ref": "builtin:gap-10x3"},
+            ["--time-limit", "-1"],
+            "error: /limits/time_limit_s",
+        ),
+        ({"problem": "assignment@1", "instance": {"bins": [], "items": []}}, [], "error: /instance/"),
+        (
+            {
+                "problem": "assignment@1",
+                "instance": {
+                    "bins": [{"name": "b", "capacity": 9}],
+                    "items": [{"name": "i", "sizes": [0.30000000000000004], "costs": [1]}],
+                },
+            },
+            ["--solver", "cpsat"],
+            "error: /solver/name: solver cpsat cannot take this model",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_per_field_and_exit_2(tmp_path: Path, spec: Any, args: list[str], expected: str) -> None:
+    proc = run("solve", str(write(tmp_path, spec)), *args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    proc = run("solve", str(tmp_path / "missing.json"))
+    assert proc.returncode == 2
+    assert "cannot read" in proc.stderr
+    proc = run("solve", str(write(tmp_path, "{not json")))
+    assert proc.returncode == 2
+    assert "not valid JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_infeasible_instance_is_a_result_not_a_crash(tmp_path: Path) -> None:
+    spec = {
+        "problem": "assignment@1",
+        "instance": {
+            "bins": [{"name": "b", "capacity": 4}],
+            "items": [{"name": "i", "sizes": [3], "costs": [1]}, {"name": "j", "sizes": [3], "costs": [1]}],
+        },
+    }
+    for solver in ("highs", "cpsat", "scip"):
+        proc = run("solve", str(write(tmp_path, spec)), "--json", "--solver", solver)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["outcome"]["termination"] == "infeasible"
+
+
+def test_validate_reports_model_size(example_spec: Path, tmp_path: Path) -> None:
+    proc = run("validate", str(example_spec), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["model"]["variables"] == 200
+    proc = run("validate", str(write(tmp_path, {"problem": "assignment@1"}, "bad.json")))
+    assert proc.returncode == 2
+    assert "error: /instance:" in proc.stderr
+
+
+def test_problems_and_solvers_listings() -> None:
+    problems = json.loads(run("problems", "--json").stdout)
+    assert "assignment@1" in [p["id"] for p in problems]
+    solvers = {s["name"]: s for s in json.loads(run("solvers", "--json").stdout)}
+    assert set(solvers) >= {"highs", "cpsat", "scip"}
+    for row in solvers.values():
+        assert row["available"]
+        assert row["version"]
+        assert set(row["capabilities"]) >= {"integer", "continuous", "warm_start", "cancel", "progress"}
+    text = run("solvers").stdout
+    assert "highs" in text
+    assert "available" in text
+
+
+def test_example_for_unknown_kind_fails() -> None:
+    proc = run("example", "nope@3")
+    assert proc.returncode == 2
+    assert "unknown problem kind" in proc.stderr
