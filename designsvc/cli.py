@@ -7,11 +7,8 @@ JSON pointer.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,6 +16,7 @@ import typer
 
 from designsvc.core.errors import DesignsvcError, SpecError, UnknownNameError
 from designsvc.core.types import JsonDict
+from designsvc.nativeio import captured_native_output
 
 __all__ = ["app", "main"]
 
@@ -55,35 +53,6 @@ def load_document(path: str) -> Any:
         _fail(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
 
 
-@contextlib.contextmanager
-def _native_output_to_stderr() -> Iterator[None]:
-    """Send what native libraries print on file descriptor 1 to stderr, so ``--json`` keeps
-    stdout to the result document alone (HiGHS prints a banner when it starts)."""
-    try:
-        stdout_fd = sys.stdout.fileno()
-        stderr_fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # captured streams in tests
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(stdout_fd)
-    try:
-        os.dup2(stderr_fd, stdout_fd)
-        yield
-    finally:
-        sys.stdout.flush()
-        _flush_c_stdio()  # C's stdout is block-buffered when not a terminal: flush it here
-        os.dup2(saved, stdout_fd)
-        os.close(saved)
-
-
-def _flush_c_stdio() -> None:
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):  # no C library to flush
-        ctypes.CDLL(None).fflush(None)
-
-
 def _spec_error(exc: SpecError) -> NoReturn:
     for error in exc.errors:
         typer.echo(f"error: {error.pointer or '/'}: {error.message}", err=True)
@@ -118,9 +87,9 @@ def solve(
     from designsvc.progress import SolveProgress
 
     try:
-        with _native_output_to_stderr():
+        with captured_native_output() as terminal:
             job = resolve_spec(document)
-            with SolveProgress(job.spec.limits.time_limit_s, enabled=sys.stderr.isatty()) as bar:
+            with SolveProgress(job.spec.limits.time_limit_s, stream=terminal, enabled=terminal.isatty()) as bar:
                 output = run_resolved(job, on_event=bar.on_event)
     except SpecError as exc:
         _spec_error(exc)
@@ -221,22 +190,20 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check a spec and build its model, without solving; print the model's size."""
-    from designsvc.core.modelinfo import model_size
-    from designsvc.services.validation import resolve_spec
+    from designsvc.services.validation import validate_spec
 
     document = load_document(spec_path)
     try:
-        with _native_output_to_stderr():
-            job = resolve_spec(document)
-            size = model_size(job.problem.build_model())
+        with captured_native_output():
+            report = validate_spec(document)
     except SpecError as exc:
         _spec_error(exc)
-    report = {"valid": True, "problem": job.problem_id, "solver": job.solver.name, "model": size}
+    size = report["model"]
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
         typer.echo(
-            f"valid: {job.problem_id}, solver {job.solver.name}; model with {size['variables']} variables "
+            f"valid: {report['problem']}, solver {report['solver']}; model with {size['variables']} variables "
             f"({size['integer_variables']} integer) and {size['constraints']} constraints"
         )
 
@@ -278,7 +245,7 @@ def solvers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from designsvc.core.plugins import SOLVERS
 
     rows: list[dict[str, Any]] = []
-    with _native_output_to_stderr():
+    with captured_native_output():
         for name in SOLVERS.names():
             try:
                 cls = SOLVERS.load(name)

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from designsvc.core.types import JsonDict
 
@@ -18,11 +18,12 @@ __all__ = ["SolveProgress"]
 
 
 class SolveProgress:
-    """Context manager; feed it pipeline events with :meth:`on_event`. Disabled, it does
-    nothing (stderr not a terminal)."""
+    """Context manager; feed it pipeline events with :meth:`on_event`. It draws on
+    ``stream`` (default stderr); disabled, it does nothing (not a terminal)."""
 
-    def __init__(self, time_limit_s: float, *, enabled: bool = True) -> None:
+    def __init__(self, time_limit_s: float, *, stream: TextIO | None = None, enabled: bool = True) -> None:
         self.time_limit_s = time_limit_s
+        self.stream = stream or sys.stderr
         self.enabled = enabled
         self._progress: object | None = None
         self._task: TaskID | None = None
@@ -41,7 +42,7 @@ class SolveProgress:
             BarColumn(),
             TimeElapsedColumn(),
             TextColumn("incumbent {task.fields[incumbent]}  bound {task.fields[bound]}  gap {task.fields[gap]}"),
-            console=Console(file=sys.stderr),
+            console=Console(file=self.stream),
             transient=False,
         )
         progress.start()

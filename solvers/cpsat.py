@@ -109,6 +109,10 @@ class CpSatSolver(Solver):
         the config sets, or whose value does not fit the field."""
         _sat_parameters_text(options)
 
+    def _check_form(self, form: LinearForm) -> None:
+        """Refuse coefficients and bounds without an exact integer scaling (see the module)."""
+        _translate(form)
+
     def _solve(
         self,
         form: LinearForm,

@@ -150,7 +150,7 @@ class Solver(ABC):
         self.validate_options(config.options)
         start = time.perf_counter()
         form = compile_linear(model)
-        self._check_supported(form)
+        self._check_supported(form)  # the backend-specific checks run as _solve translates
         translate_s = time.perf_counter() - start
         notes: list[str] = []
         caps = self.capabilities
@@ -188,6 +188,21 @@ class Solver(ABC):
             message=backend.message,
             notes=tuple(notes) + backend.notes,
         )
+
+    def check_model(self, model: pyo.ConcreteModel) -> LinearForm:
+        """Compile ``model`` and check that this solver can take it, without solving.
+
+        Raises :class:`ModelNotSupportedError` saying why not (a continuous variable for an
+        integer-only backend, a coefficient without exact integer scaling, ...)."""
+        form = compile_linear(model)
+        self._check_supported(form)
+        self._check_form(form)
+        return form
+
+    def _check_form(self, form: LinearForm) -> None:
+        """Backend-specific checks beyond :class:`Capabilities`; raise
+        :class:`ModelNotSupportedError`. :meth:`_solve` must make the same checks."""
+        del form
 
     def _check_supported(self, form: LinearForm) -> None:
         caps = self.capabilities

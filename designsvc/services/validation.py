@@ -11,14 +11,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from designsvc.core.errors import RegistryError, SpecError, UnknownNameError
+from designsvc.core.errors import ModelNotSupportedError, RegistryError, SpecError, UnknownNameError
+from designsvc.core.modelinfo import model_size
 from designsvc.core.plugins import PROBLEMS, PROPOSERS, SOLVERS, resolve_problem_id
 from designsvc.core.problem import Problem
 from designsvc.core.proposer import Proposer
 from designsvc.core.solver import Solver
 from designsvc.core.spec import JobSpec, parse_spec
+from designsvc.core.types import JsonDict
 
-__all__ = ["ResolvedJob", "resolve_spec"]
+__all__ = ["ResolvedJob", "resolve_spec", "validate_spec"]
 
 _GENERATE = re.compile(r"^generate:(?P<args>[a-z_]+=-?\d+(,[a-z_]+=-?\d+)*)$")
 
@@ -109,3 +111,17 @@ def _check_options(check: Any, pointer: str) -> None:
         match = re.search(r"option '([^']+)'", str(exc))
         where = pointer + ("/" + match.group(1).replace("~", "~0").replace("/", "~1") if match else "")
         raise SpecError.at(where, str(exc)) from exc
+
+
+def validate_spec(data: Any) -> JsonDict:
+    """Validate ``data`` completely, build its model and check that the solver can take it,
+    without solving; return ``{"valid": True, "problem", "solver", "model": sizes}``.
+
+    Raises :class:`SpecError` (a model the solver cannot take points at ``/solver/name``)."""
+    job = resolve_spec(data)
+    model = job.problem.build_model()
+    try:
+        job.solver.check_model(model)
+    except ModelNotSupportedError as exc:
+        raise SpecError.at("/solver/name", f"solver {job.solver.name} cannot take this model: {exc}") from exc
+    return {"valid": True, "problem": job.problem_id, "solver": job.solver.name, "model": model_size(model)}

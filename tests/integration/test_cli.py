@@ -169,3 +169,21 @@ def test_example_for_unknown_kind_fails() -> None:
     proc = run("example", "nope@3")
     assert proc.returncode == 2
     assert "unknown problem kind" in proc.stderr
+
+
+def test_validate_checks_that_the_solver_can_take_the_model(tmp_path: Path) -> None:
+    spec = {
+        "problem": "assignment@1",
+        "solver": {"name": "cpsat"},
+        "instance": {
+            "bins": [{"name": "b", "capacity": 9}],
+            "items": [{"name": "i", "sizes": [0.1 + 0.2], "costs": [1]}],
+        },
+    }
+    proc = run("validate", str(write(tmp_path, spec)))
+    assert proc.returncode == 2
+    assert "error: /solver/name: solver cpsat cannot take this model" in proc.stderr
+    spec["solver"] = {"name": "highs"}
+    proc = run("validate", str(write(tmp_path, spec)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("valid: assignment@1, solver highs; model with 1 variables")

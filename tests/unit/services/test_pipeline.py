@@ -13,7 +13,7 @@ from designsvc.core.errors import SpecError
 from designsvc.core.modelinfo import model_size
 from designsvc.core.types import JsonDict
 from designsvc.services.pipeline import run_job
-from designsvc.services.validation import resolve_spec
+from designsvc.services.validation import resolve_spec, validate_spec
 
 SMALL: dict[str, Any] = {
     "problem": "assignment@1",
@@ -168,3 +168,15 @@ def test_cancel_returns_a_canceled_job_with_the_best_design() -> None:
     assert result["status"] == "canceled"
     assert result["outcome"]["termination"] in {"interrupted", "optimal"}
     assert result["timings"]["total_s"] < 60
+
+
+def test_validate_spec_reports_size_and_checks_the_solver() -> None:
+    report = validate_spec({**SMALL, "solver": {"name": "cpsat"}})
+    assert report["valid"]
+    assert report["model"]["variables"] == 30
+    instance = _infeasible_instance()
+    instance["items"][0]["sizes"] = [0.1 + 0.2]
+    spec = {**SMALL, "instance_ref": None, "instance": instance, "solver": {"name": "cpsat"}}
+    with pytest.raises(SpecError, match="cannot take this model") as info:
+        validate_spec(spec)
+    assert info.value.errors[0].pointer == "/solver/name"

@@ -4,37 +4,16 @@ fractional coefficients, refusals, limits, cancel, progress, warm start and opti
 from __future__ import annotations
 
 import math
-import threading
-import time
 
-import numpy as np
 import pyomo.environ as pyo
 import pytest
 from pyomo.common.collections import ComponentMap
 
-from designsvc.core.cancel import CancelToken
 from designsvc.core.errors import ModelNotSupportedError
 from designsvc.core.linear import compile_linear
-from designsvc.core.types import Progress, SolutionStatus, SolverConfig, Termination
+from designsvc.core.types import Progress, SolverConfig, Termination
 from solvers.cpsat import CpSatSolver, _rational, _translate
-from solvers.testing import max_violation
-
-
-def hard_knapsack(seed: int = 0, items: int = 60, constraints: int = 5) -> pyo.ConcreteModel:
-    """A 0-1 multi-knapsack with values correlated to the weights: x = 0 is feasible and good
-    designs come at once, but neither CP-SAT nor SCIP proves optimality within 20 s here."""
-    rng = np.random.default_rng(seed)
-    weights = rng.integers(1, 1000, size=(constraints, items))
-    values = (weights.mean(axis=0) + rng.integers(0, 20, size=items)).astype(int)
-    capacity = weights.sum(axis=1) // 2
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(range(items), within=pyo.Binary)
-    m.cap = pyo.Constraint(
-        range(constraints),
-        rule=lambda m, i: sum(int(weights[i, j]) * m.x[j] for j in range(items)) <= int(capacity[i]),
-    )
-    m.obj = pyo.Objective(expr=sum(int(values[j]) * m.x[j] for j in range(items)), sense=pyo.maximize)
-    return m
+from solvers.testing import correlated_knapsack
 
 
 def integer_pair(lower: float = 0, upper: float = 20) -> pyo.ConcreteModel:
@@ -42,25 +21,6 @@ def integer_pair(lower: float = 0, upper: float = 20) -> pyo.ConcreteModel:
     m.x = pyo.Var(within=pyo.Integers, bounds=(lower, upper))
     m.y = pyo.Var(within=pyo.Integers, bounds=(lower, upper))
     return m
-
-
-def test_milp_maximize_reaches_the_known_optimum() -> None:
-    # max 5x + 4y + 3z s.t. 2x + 3y + z <= 5, 4x + y + 2z <= 11, 3x + 4y + 2z <= 8 -> (2, 0, 1): 13.
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(within=pyo.NonNegativeIntegers, bounds=(0, 10))
-    m.y = pyo.Var(within=pyo.NonNegativeIntegers, bounds=(0, 10))
-    m.z = pyo.Var(within=pyo.NonNegativeIntegers, bounds=(0, 10))
-    m.c1 = pyo.Constraint(expr=2 * m.x + 3 * m.y + m.z <= 5)
-    m.c2 = pyo.Constraint(expr=4 * m.x + m.y + 2 * m.z <= 11)
-    m.c3 = pyo.Constraint(expr=3 * m.x + 4 * m.y + 2 * m.z <= 8)
-    m.obj = pyo.Objective(expr=5 * m.x + 4 * m.y + 3 * m.z, sense=pyo.maximize)
-    result = CpSatSolver().solve(m, SolverConfig(time_limit_s=10))
-    assert result.termination is Termination.OPTIMAL
-    assert result.solution_status is SolutionStatus.OPTIMAL
-    assert result.objective == 13.0
-    assert result.bound == 13.0
-    assert (m.x.value, m.y.value, m.z.value) == (2, 0, 1)
-    assert result.solver_version == CpSatSolver.version() != ""
 
 
 def test_fractional_coefficients_are_scaled_exactly() -> None:
@@ -180,16 +140,6 @@ def test_continuous_and_unbounded_variables_are_refused() -> None:
         CpSatSolver().solve(m)
 
 
-def test_infeasible_model_has_no_solution() -> None:
-    m = integer_pair()
-    m.c = pyo.Constraint(expr=2 * m.x - 2 * m.y == 3)
-    m.obj = pyo.Objective(expr=m.x)
-    result = CpSatSolver().solve(m, SolverConfig(time_limit_s=10))
-    assert result.termination is Termination.INFEASIBLE
-    assert result.solution_status is SolutionStatus.NONE
-    assert result.objective is None
-
-
 def test_column_without_an_integer_value_is_infeasible_without_solving() -> None:
     m = integer_pair(lower=0.2, upper=0.8)
     m.obj = pyo.Objective(expr=m.x + m.y)
@@ -207,56 +157,9 @@ def test_row_without_an_integer_activity_is_infeasible_without_solving() -> None
     assert "row r" in result.message
 
 
-def test_feasibility_problem_without_objective() -> None:
-    m = integer_pair(0, 2)
-    m.c = pyo.Constraint(expr=m.x + m.y == 3)
-    result = CpSatSolver().solve(m, SolverConfig(time_limit_s=10))
-    assert result.termination is Termination.OPTIMAL
-    assert result.objective == 0.0
-    assert m.x.value + m.y.value == 3
-
-
-def test_time_limit_returns_a_feasible_design() -> None:
-    m = hard_knapsack()
-    started = time.perf_counter()
-    result = CpSatSolver().solve(m, SolverConfig(time_limit_s=0.5, rel_gap=0.0))
-    assert time.perf_counter() - started < 5.0
-    assert result.termination is Termination.TIME_LIMIT
-    assert result.solution_status is SolutionStatus.FEASIBLE
-    assert result.objective is not None
-    assert result.bound is not None
-    assert result.bound >= result.objective  # maximization: the bound is above
-    assert max_violation(m) <= 1e-9
-    assert result.objective == pytest.approx(pyo.value(m.obj))
-
-
-def test_cancel_from_another_thread_interrupts_and_keeps_the_design() -> None:
-    m = hard_knapsack(seed=1)
-    token = CancelToken()
-    timer = threading.Timer(0.5, token.cancel)
-    timer.start()
-    started = time.perf_counter()
-    try:
-        result = CpSatSolver().solve(m, SolverConfig(time_limit_s=30.0, rel_gap=0.0), cancel_token=token)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - started < 10.0
-    assert result.termination is Termination.INTERRUPTED
-    assert result.solution_status is SolutionStatus.FEASIBLE
-    assert max_violation(m) <= 1e-9
-
-
-def test_cancel_before_start_does_not_solve() -> None:
-    token = CancelToken()
-    token.cancel()
-    result = CpSatSolver().solve(hard_knapsack(), SolverConfig(time_limit_s=30.0), cancel_token=token)
-    assert result.termination is Termination.INTERRUPTED
-    assert result.solution_status is SolutionStatus.NONE
-
-
 def test_progress_reports_incumbents_and_bounds_in_model_units() -> None:
     reports: list[Progress] = []
-    m = hard_knapsack(seed=2)
+    m = correlated_knapsack(seed=2)
     result = CpSatSolver().solve(m, SolverConfig(time_limit_s=1.0, rel_gap=0.0), on_progress=reports.append)
     incumbents = [p.incumbent for p in reports if p.incumbent is not None]
     assert incumbents, "no incumbent reported"
@@ -277,10 +180,10 @@ def test_progress_on_a_feasibility_problem() -> None:
 
 def test_warm_start_is_taken_and_clipped() -> None:
     solver = CpSatSolver()
-    m = hard_knapsack(seed=3)
+    m = correlated_knapsack(seed=3)
     first = solver.solve(m, SolverConfig(time_limit_s=2.0))
     assert first.objective is not None
-    fresh = hard_knapsack(seed=3)
+    fresh = correlated_knapsack(seed=3)
     start = ComponentMap((fresh.x[j], m.x[j].value) for j in fresh.x)
     result = solver.solve(fresh, SolverConfig(time_limit_s=0.05), warm_start=start)
     assert result.objective is not None
@@ -299,7 +202,7 @@ def test_options_pass_through_to_sat_parameters() -> None:
     solver = CpSatSolver()
     options = {"linearization_level": 2, "search_branching": "FIXED_SEARCH", "log_search_progress": False}
     solver.validate_options(options)
-    result = solver.solve(hard_knapsack(), SolverConfig(time_limit_s=0.3, threads=2, seed=5, options=options))
+    result = solver.solve(correlated_knapsack(), SolverConfig(time_limit_s=0.3, threads=2, seed=5, options=options))
     assert result.has_solution
 
 

@@ -4,36 +4,15 @@ with known answers, LP and MILP, limits, cancel, progress, warm start and SCIP o
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 
-import numpy as np
 import pyomo.environ as pyo
 import pytest
 from pyomo.common.collections import ComponentMap
 
-from designsvc.core.cancel import CancelToken
 from designsvc.core.errors import ModelNotSupportedError
 from designsvc.core.types import Progress, SolutionStatus, SolverConfig, Termination
 from solvers.scip import ScipSolver, scip_parameters
-from solvers.testing import max_violation
-
-
-def hard_knapsack(seed: int = 0, items: int = 60, constraints: int = 5) -> pyo.ConcreteModel:
-    """A 0-1 multi-knapsack with values correlated to the weights: x = 0 is feasible and good
-    designs come at once, but neither CP-SAT nor SCIP proves optimality within 20 s here."""
-    rng = np.random.default_rng(seed)
-    weights = rng.integers(1, 1000, size=(constraints, items))
-    values = (weights.mean(axis=0) + rng.integers(0, 20, size=items)).astype(int)
-    capacity = weights.sum(axis=1) // 2
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(range(items), within=pyo.Binary)
-    m.cap = pyo.Constraint(
-        range(constraints),
-        rule=lambda m, i: sum(int(weights[i, j]) * m.x[j] for j in range(items)) <= int(capacity[i]),
-    )
-    m.obj = pyo.Objective(expr=sum(int(values[j]) * m.x[j] for j in range(items)), sense=pyo.maximize)
-    return m
+from solvers.testing import correlated_knapsack
 
 
 def small_milp() -> pyo.ConcreteModel:
@@ -47,17 +26,6 @@ def small_milp() -> pyo.ConcreteModel:
     m.c3 = pyo.Constraint(expr=3 * m.x + 4 * m.y + 2 * m.z <= 8)
     m.obj = pyo.Objective(expr=5 * m.x + 4 * m.y + 3 * m.z, sense=pyo.maximize)
     return m
-
-
-def test_milp_maximize_reaches_the_known_optimum() -> None:
-    m = small_milp()
-    result = ScipSolver().solve(m, SolverConfig(time_limit_s=10))
-    assert result.termination is Termination.OPTIMAL
-    assert result.solution_status is SolutionStatus.OPTIMAL
-    assert result.objective == pytest.approx(13.0)
-    assert result.bound == pytest.approx(13.0)
-    assert (m.x.value, m.y.value, m.z.value) == (2, 0, 1)
-    assert result.solver_version.startswith("SCIP ")
 
 
 def test_lp_with_free_variables_and_offset() -> None:
@@ -95,17 +63,6 @@ def test_quadratic_objective_is_refused() -> None:
         ScipSolver().solve(m)
 
 
-def test_infeasible_milp_has_no_solution() -> None:
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(within=pyo.Integers, bounds=(0, 10))
-    m.c = pyo.Constraint(expr=2 * m.x == 3)
-    m.obj = pyo.Objective(expr=m.x)
-    result = ScipSolver().solve(m, SolverConfig(time_limit_s=10))
-    assert result.termination in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED)
-    assert result.solution_status is SolutionStatus.NONE
-    assert result.objective is None
-
-
 def test_crossed_bounds_are_infeasible_without_solving() -> None:
     m = pyo.ConcreteModel()
     m.x = pyo.Var(bounds=(2, 1))
@@ -115,75 +72,15 @@ def test_crossed_bounds_are_infeasible_without_solving() -> None:
     assert "column x" in result.message
 
 
-def test_unbounded_lp() -> None:
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(within=pyo.NonNegativeReals)
-    m.y = pyo.Var(within=pyo.NonNegativeReals)
-    m.c = pyo.Constraint(expr=m.x - m.y <= 1)
-    m.obj = pyo.Objective(expr=m.x + m.y, sense=pyo.maximize)
-    result = ScipSolver().solve(m, SolverConfig(time_limit_s=10))
-    assert result.termination in (Termination.UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED)
-    assert result.solution_status is SolutionStatus.NONE
-
-
-def test_feasibility_problem_without_objective() -> None:
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(within=pyo.Integers, bounds=(0, 2))
-    m.y = pyo.Var(within=pyo.Integers, bounds=(0, 2))
-    m.c = pyo.Constraint(expr=m.x + m.y == 3)
-    result = ScipSolver().solve(m, SolverConfig(time_limit_s=10))
-    assert result.termination is Termination.OPTIMAL
-    assert result.objective == 0.0
-    assert m.x.value + m.y.value == 3
-
-
-def test_time_limit_returns_a_feasible_design() -> None:
-    m = hard_knapsack()
-    started = time.perf_counter()
-    result = ScipSolver().solve(m, SolverConfig(time_limit_s=0.5, rel_gap=0.0))
-    assert time.perf_counter() - started < 5.0
-    assert result.termination is Termination.TIME_LIMIT
-    assert result.solution_status is SolutionStatus.FEASIBLE
-    assert result.objective is not None
-    assert result.bound is not None
-    assert result.bound >= result.objective - 1e-6  # maximization: the bound is above
-    assert max_violation(m) <= 1e-6
-    assert result.objective == pytest.approx(pyo.value(m.obj))
-
-
 def test_node_limit_is_another_limit() -> None:
-    result = ScipSolver().solve(hard_knapsack(), SolverConfig(time_limit_s=20.0, options={"limits/nodes": 5}))
+    result = ScipSolver().solve(correlated_knapsack(), SolverConfig(time_limit_s=20.0, options={"limits/nodes": 5}))
     assert result.termination is Termination.OTHER_LIMIT
     assert result.solution_status is SolutionStatus.FEASIBLE
 
 
-def test_cancel_from_another_thread_interrupts_and_keeps_the_design() -> None:
-    m = hard_knapsack(seed=1)
-    token = CancelToken()
-    timer = threading.Timer(0.5, token.cancel)
-    timer.start()
-    started = time.perf_counter()
-    try:
-        result = ScipSolver().solve(m, SolverConfig(time_limit_s=30.0, rel_gap=0.0), cancel_token=token)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - started < 10.0
-    assert result.termination is Termination.INTERRUPTED
-    assert result.solution_status is SolutionStatus.FEASIBLE
-    assert max_violation(m) <= 1e-6
-
-
-def test_cancel_before_start_does_not_solve() -> None:
-    token = CancelToken()
-    token.cancel()
-    result = ScipSolver().solve(hard_knapsack(), SolverConfig(time_limit_s=30.0), cancel_token=token)
-    assert result.termination is Termination.INTERRUPTED
-    assert result.solution_status is SolutionStatus.NONE
-
-
 def test_progress_reports_incumbents_and_bounds_in_model_units() -> None:
     reports: list[Progress] = []
-    m = hard_knapsack(seed=2)
+    m = correlated_knapsack(seed=2)
     result = ScipSolver().solve(m, SolverConfig(time_limit_s=1.0, rel_gap=0.0), on_progress=reports.append)
     incumbents = [p.incumbent for p in reports if p.incumbent is not None]
     assert incumbents, "no incumbent reported"
@@ -208,10 +105,10 @@ def test_pure_lp_gets_no_progress() -> None:
 
 def test_warm_start_is_taken() -> None:
     solver = ScipSolver()
-    m = hard_knapsack(seed=3)
+    m = correlated_knapsack(seed=3)
     first = solver.solve(m, SolverConfig(time_limit_s=2.0))
     assert first.objective is not None
-    fresh = hard_knapsack(seed=3)
+    fresh = correlated_knapsack(seed=3)
     start = ComponentMap((fresh.x[j], m.x[j].value) for j in fresh.x)
     result = solver.solve(fresh, SolverConfig(time_limit_s=0.05), warm_start=start)
     assert result.objective is not None
