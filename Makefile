@@ -36,8 +36,11 @@ typecheck: setup
 imports: setup
 	$(BIN)/lint-imports
 
+# Unit and conformance tests on both cores; integration tests (real servers, Celery workers
+# and Redis databases shared within a module) one at a time.
 unit: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 -m "not integration and not gpu"
+	$(BIN)/python -m pytest -m "integration and not gpu"
 
 ## Everything CI checks: formatting, lint, types, import rules, all tests.
 test: lint typecheck imports unit

@@ -23,6 +23,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 
 from rich.progress import Progress  # noqa: E402
 
+from designsvc.nativeio import captured_native_output  # noqa: E402
 from designsvc.services.pipeline import run_job  # noqa: E402
 
 SIZES = [(10, 3), (50, 5), (100, 10), (200, 10), (500, 20), (1000, 25), (2000, 50)]
@@ -36,6 +37,7 @@ class Run:
     termination: str
     gap: float | None
     objective: float | None
+    seed: int = 0
 
 
 def one_run(solver: str, items: int, bins: int, seed: int, time_limit_s: float) -> Run:
@@ -46,7 +48,8 @@ def one_run(solver: str, items: int, bins: int, seed: int, time_limit_s: float) 
         "limits": {"time_limit_s": time_limit_s, "rel_gap": 1e-4, "threads": 1, "seed": seed},
         "render": False,
     }
-    result = run_job(spec).result
+    with captured_native_output():
+        result = run_job(spec).result
     timings = result["timings"]
     return Run(
         solve_s=timings["solve_s"],
@@ -54,7 +57,8 @@ def one_run(solver: str, items: int, bins: int, seed: int, time_limit_s: float) 
         overhead_s=timings["build_s"] + timings["evaluate_s"],
         termination=result["outcome"]["termination"],
         gap=result["gap"],
-        objective=(result["evaluation"] or {}).get("objective"),
+        objective=(result["evaluation"] or {}).get("objective") if result["evaluation"] else None,
+        seed=seed,
     )
 
 
@@ -94,18 +98,28 @@ def main() -> int:
     print(f"# {args.repeats} seeded instances per size, time limit {args.time_limit:g} s, rel_gap 1e-4, 1 thread;")
     print(f"# total {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
     print()
+    # Quality: each run's objective against the best any solver found on the same instance.
+    best: dict[tuple[str, int], float] = {}
+    for size, _solver, _median, runs in rows:
+        for r in runs:
+            if r.objective is not None:
+                key = (size, r.seed)
+                best[key] = min(best.get(key, r.objective), r.objective)
     print(
         "| items x bins | solver | solve s (median) | translate s | overhead s | overhead / solve "
-        "| terminations | max gap |"
+        "| terminations | with design | objective / best (median) | max gap |"
     )
-    print("|---|---|---:|---:|---:|---:|---|---:|")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|")
     for size, solver, median, runs in rows:
         terminations = ", ".join(sorted({r.termination for r in runs}))
         gaps = [r.gap for r in runs if r.gap is not None]
         ratio = median.overhead_s / median.solve_s if median.solve_s > 0 else float("nan")
+        quality = [r.objective / best[(size, r.seed)] for r in runs if r.objective is not None and best[(size, r.seed)]]
         print(
             f"| {size} | {solver} | {median.solve_s:.3f} | {median.translate_s:.3f} | {median.overhead_s:.3f} "
-            f"| {100 * ratio:.1f}% | {terminations} | {max(gaps) if gaps else float('nan'):.2e} |"
+            f"| {100 * ratio:.1f}% | {terminations} | {sum(r.objective is not None for r in runs)}/{len(runs)} "
+            f"| {statistics.median(quality) if quality else float('nan'):.4f} "
+            f"| {max(gaps) if gaps else float('nan'):.2e} |"
         )
     print()
     print("overhead = build the Pyomo model + extract the design + evaluate it (median per run);")

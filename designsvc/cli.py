@@ -1,22 +1,41 @@
 """The ``designsvc`` command line.
 
-Exit codes: 0 done; 1 the job ran and failed (or was canceled); 2 bad input (a spec error,
-an unknown name, an unreadable file), with a one-line message on stderr naming the field as a
-JSON pointer.
+Local: ``solve``, ``validate``, ``example``, ``problems``, ``solvers`` run here, with no server.
+Service: ``serve`` (the REST API; embedded SQLite store and process pool by default, Celery
+over Redis with ``--redis``) and ``worker`` (a Celery worker). Remote, through
+:class:`designsvc.client.Client` and the server at ``--url`` (default ``$DESIGNSVC_URL``, else
+http://127.0.0.1:8000; ``$DESIGNSVC_API_KEY`` is sent as a bearer token): ``submit``,
+``status``, ``result``, ``cancel``, ``batch``.
+
+Exit codes:
+
+- 0: done (a job or every job of a batch succeeded, or the command did what it says);
+- 1: the job ran and failed or was canceled (a batch: some job did not succeed), or it has
+  not finished yet (``result`` of a running job);
+- 2: bad input: a spec error, an unknown name or id, an unreadable file; one line per error on
+  stderr, naming the field as a JSON pointer (``error: /limits/time_limit_s: ...``);
+- 3: the server cannot be reached (connection refused, timeout) or cannot serve the request
+  (5xx, e.g. its store is down).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from designsvc.core.errors import DesignsvcError, SpecError, UnknownNameError
 from designsvc.core.types import JsonDict
 from designsvc.nativeio import captured_native_output
+
+if TYPE_CHECKING:
+    from designsvc.client import Client
 
 __all__ = ["app", "main"]
 
@@ -274,6 +293,240 @@ def solvers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             typer.echo(f"{row['name']:<8} {row['version']:<24} available   {flags}")
         else:
             typer.echo(f"{row['name']:<8} {'-':<24} unavailable {row['reason']}")
+
+
+# -- the service: serve and worker -----------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port", min=1, max=65535)] = 8000,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            "--redis",
+            envvar="DESIGNSVC_REDIS_URL",
+            help="distributed mode: Redis store, jobs sent to Celery workers on this Redis (redis://HOST:PORT/DB)",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="embedded mode: processes of the local pool (default: one per CPU)"),
+    ] = None,
+) -> None:
+    """Run the REST API (embedded by default; with --redis, jobs go to Celery workers).
+
+    Embedded: a SQLite store under $DESIGNSVC_DATA_DIR and a local process pool.
+
+    With --redis: the Redis store, and jobs sent to `designsvc worker` processes on that Redis.
+    """
+    import uvicorn
+
+    if redis:
+        os.environ["DESIGNSVC_REDIS_URL"] = redis
+        if workers is not None:
+            typer.echo("note: --workers sizes the embedded pool; with --redis, start workers instead", err=True)
+    else:
+        os.environ.pop("DESIGNSVC_REDIS_URL", None)
+    if workers is not None:
+        os.environ["DESIGNSVC_WORKERS"] = str(workers)
+    uvicorn.run("designsvc.api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    redis: Annotated[
+        str,
+        typer.Option("--redis", envvar="DESIGNSVC_REDIS_URL", help="the broker and job store (redis://HOST:PORT/DB)"),
+    ],
+    queues: Annotated[str, typer.Option("--queues", help="comma-separated queues to consume: cpu, gpu")] = "cpu,gpu",
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="jobs at a time (default: one per CPU; 1 for the gpu queue alone)"),
+    ] = None,
+) -> None:
+    """Run a Celery worker (prefork pool) that executes jobs from the queues."""
+    from designsvc.executors.celery import QUEUES
+
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(names) - set(QUEUES))
+    if not names or unknown:
+        _fail(f"--queues: unknown queue(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(QUEUES)}")
+    if concurrency is None:
+        concurrency = 1 if names == ["gpu"] else (os.cpu_count() or 1)
+    os.environ["DESIGNSVC_REDIS_URL"] = redis
+    from workers.celery_app import app as celery_app
+
+    celery_app.conf.broker_url = redis
+    celery_app.worker_main(
+        [
+            "worker",
+            "--pool=prefork",
+            f"--queues={','.join(names)}",
+            f"--concurrency={concurrency}",
+            f"--hostname=designsvc-{'-'.join(names)}-{os.getpid()}@%h",
+            "--loglevel=INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+# -- remote commands, through the Client -------------------------------------------------------
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+"""The server remote commands talk to without --url or $DESIGNSVC_URL (= designsvc.client.DEFAULT_URL,
+repeated so that local commands do not import httpx)."""
+UrlOption = Annotated[
+    str,
+    typer.Option("--url", envvar="DESIGNSVC_URL", help="the designsvc server", show_default=True),
+]
+
+
+@contextlib.contextmanager
+def _remote(url: str) -> Iterator[Client]:
+    """A client of ``url``; its errors become the CLI's messages and exit codes."""
+    from designsvc.client import Client, ClientError, ServerUnreachableError
+
+    client = Client(url, api_key=os.environ.get("DESIGNSVC_API_KEY") or None)
+    try:
+        yield client
+    except ServerUnreachableError as exc:
+        _fail(f"{exc} (is `designsvc serve` running there? set --url or DESIGNSVC_URL)", 3)
+    except ClientError as exc:
+        if exc.status >= 500:
+            _fail(f"the server at {url} failed: {exc.status} {exc.title}: {exc.detail}", 3)
+        if exc.status == 409:
+            _fail(exc.detail, 1)
+        for line in exc.lines():
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
+    except TimeoutError as exc:
+        _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted (the job goes on; `designsvc cancel ID` stops it)", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        client.close()
+
+
+def _job_line(job: JsonDict) -> str:
+    line = f"job        {job['id']}  {job.get('problem', '')}  {job['status']}"
+    if job.get("attempts"):
+        line += f"  (attempt {job['attempts']})"
+    return line
+
+
+@app.command()
+def submit(
+    spec_path: Annotated[str, typer.Argument(metavar="SPEC", help="spec file (JSON or YAML), '-' for stdin")],
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the job to end and print its result")] = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Submit a spec to the server; print the job id (with --wait, the result summary)."""
+    document = load_document(spec_path)
+    with _remote(url) as client:
+        job = client.submit(document)
+        if not wait:
+            typer.echo(job["id"])
+            return
+        typer.echo(f"submitted  {job['id']}; waiting", err=True)
+        final = client.wait(job["id"])
+        result = client.result(job["id"])
+    typer.echo(summarize(result))
+    if final["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(job_id: Annotated[str, typer.Argument(metavar="ID", help="job id")], url: UrlOption = DEFAULT_URL) -> None:
+    """Print a job's status."""
+    with _remote(url) as client:
+        job = client.get(job_id)
+    lines = [_job_line(job)]
+    for key in ("created_at", "started_at", "finished_at"):
+        if job.get(key):
+            lines.append(f"{key.removesuffix('_at'):<10} {job[key]}")
+    if job.get("cancel_requested") and job["status"] != "canceled":
+        lines.append("cancel     requested")
+    if job.get("error"):
+        lines.append(f"error      {job['error'].get('type')}: {job['error'].get('message')}")
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def result(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="job id")],
+    url: UrlOption = DEFAULT_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="print exactly the result document")] = False,
+) -> None:
+    """Print a finished job's result (exit 1 if it did not succeed, or has not finished)."""
+    with _remote(url) as client:
+        document = client.result(job_id)
+    typer.echo(json.dumps(document, indent=2) if as_json else summarize(document))
+    if document.get("status") != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def cancel(job_id: Annotated[str, typer.Argument(metavar="ID", help="job id")], url: UrlOption = DEFAULT_URL) -> None:
+    """Ask a job to stop; a running solver keeps its best design so far."""
+    with _remote(url) as client:
+        job = client.cancel(job_id)
+    typer.echo(_job_line(job))
+
+
+@app.command()
+def batch(
+    batch_path: Annotated[str, typer.Argument(metavar="FILE", help="batch request (JSON or YAML), '-' for stdin")],
+    wait: Annotated[bool, typer.Option("--wait", help="wait for every job and print the aggregate table")] = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Submit a batch (scenarios x option grid x repetitions); print its id.
+
+    With --wait: wait until every job has ended and print the aggregate table.
+    """
+    document = load_document(batch_path)
+    with _remote(url) as client:
+        created = client.submit_batch(document)
+        if not wait:
+            typer.echo(created["id"])
+            return
+        typer.echo(
+            f"submitted  batch {created['id']} with {len(created.get('job_ids') or [])} job(s); waiting", err=True
+        )
+        summary = client.wait_batch(created["id"])
+        table = client.batch_csv(created["id"])
+    typer.echo(f"batch      {summary['id']}  {summary['finished']}/{summary['jobs']} finished  {_counts(summary)}")
+    typer.echo(_aligned_csv(table))
+    if summary.get("counters", {}).get("succeeded", 0) != summary.get("jobs"):
+        raise typer.Exit(1)
+
+
+def _counts(summary: JsonDict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (summary.get("counters") or {}).items() if v)
+
+
+def _aligned_csv(text: str) -> str:
+    """A CSV table with its columns aligned (numbers shortened)."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return ""
+
+    def cell(value: str) -> str:
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return value if number.is_integer() and "." not in value else _fmt(number)
+
+    cells = [rows[0], *[[cell(v) for v in row] for row in rows[1:]]]
+    widths = [max(len(row[i]) if i < len(row) else 0 for row in cells) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in cells)
 
 
 def main() -> None:

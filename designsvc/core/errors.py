@@ -11,12 +11,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ArtifactNotFoundError",
     "DesignsvcError",
     "FieldError",
+    "IdempotencyConflictError",
+    "JobNotFoundError",
     "ModelNotSupportedError",
     "RegistryError",
     "SolverUnavailableError",
     "SpecError",
+    "StoreError",
+    "TransitionConflictError",
     "UnknownNameError",
     "escape_pointer_token",
     "pointer_from_path",
@@ -88,3 +93,40 @@ class SolverUnavailableError(DesignsvcError):
 class ModelNotSupportedError(DesignsvcError):
     """The model has a feature the solver cannot take (a continuous variable for CP-SAT,
     a quadratic term for a linear-only backend, a coefficient with no exact integer scaling)."""
+
+
+class JobNotFoundError(DesignsvcError, LookupError):
+    """No job (or batch) with this id."""
+
+    def __init__(self, what: str, item_id: str) -> None:
+        self.what = what
+        self.item_id = item_id
+        super().__init__(f"no {what} with id {item_id!r}")
+
+
+class ArtifactNotFoundError(DesignsvcError, LookupError):
+    """The job has no artifact of this name."""
+
+
+class IdempotencyConflictError(DesignsvcError):
+    """An idempotency key was reused with a different request body."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        self.key = key
+        self.job_id = job_id
+        super().__init__(f"idempotency key {key!r} was used for job {job_id} with a different body")
+
+
+class TransitionConflictError(DesignsvcError):
+    """A compare-and-set transition found the job in another status than expected."""
+
+    def __init__(self, job_id: str, current: str, expected: Iterable[str], to: str) -> None:
+        self.job_id = job_id
+        self.current = current
+        self.expected = tuple(sorted(expected))
+        self.to = to
+        super().__init__(f"job {job_id} is {current}; cannot move it to {to} (expected {', '.join(self.expected)})")
+
+
+class StoreError(DesignsvcError):
+    """The job store cannot be reached or used (bad URL, connection refused, disk full)."""

@@ -1,0 +1,217 @@
+"""Job use-cases shared by the API, the CLI and every executor: submit, execute, cancel,
+recover.
+
+``execute_job`` is the one function a worker runs, in the embedded process pool or in a
+Celery worker alike: it takes a job id, reads the spec from the store, and records
+everything (status, events, artifacts, result) back in the store. It starts with a
+compare-and-set transition, so a redelivered task is harmless, and it counts attempts, so a
+job whose worker keeps dying fails after ``max_attempts`` instead of looping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from designsvc.core.cancel import CancelToken
+from designsvc.core.errors import JobNotFoundError, SpecError, TransitionConflictError
+from designsvc.core.jobs import Executor, JobRecord, JobStatus, JobStore
+from designsvc.core.types import JsonDict
+from designsvc.services.pipeline import run_resolved
+from designsvc.services.validation import ResolvedJob, resolve_spec
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "cancel_job",
+    "execute_job",
+    "queue_for",
+    "recover_jobs",
+    "submit_job",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 3
+"""Starts of a job (first run plus redeliveries after a lost worker) before it fails."""
+PROGRESS_EVENT_INTERVAL_S = 0.5
+"""Progress events are stored at most this often (the latest one is kept)."""
+
+
+def queue_for(job: ResolvedJob) -> str:
+    """The executor queue of a job: ``gpu`` when its proposer asks for one, else ``cpu``."""
+    if job.proposer_cls is not None:
+        return str(getattr(job.proposer_cls, "queue", "cpu"))
+    return "cpu"
+
+
+def submit_job(
+    store: JobStore,
+    executor: Executor,
+    spec: Any,
+    *,
+    idempotency_key: str | None = None,
+    batch_id: str | None = None,
+) -> tuple[JobRecord, bool]:
+    """Validate ``spec``, store it as a queued job and hand it to ``executor``.
+
+    Returns the job and whether it was created (False: the idempotency key named an existing
+    job with the same spec, which is not submitted again). Raises SpecError before storing
+    anything, and IdempotencyConflictError for a key reused with another spec.
+    """
+    job = resolve_spec(spec)
+    record, created = store.create_job(
+        spec=job.spec.model_dump(mode="json", exclude_none=True),
+        problem=job.problem_id,
+        tags=job.spec.tags,
+        idempotency_key=idempotency_key,
+        batch_id=batch_id,
+    )
+    if created:
+        executor.submit(record.id, queue=queue_for(job))
+    return record, created
+
+
+def cancel_job(store: JobStore, job_id: str) -> JobRecord:
+    """Ask a job to stop: a queued job is canceled at once; a running one keeps its best
+    design so far once its solver stops (its worker polls the flag)."""
+    return store.request_cancel(job_id)
+
+
+def execute_job(
+    store: JobStore,
+    job_id: str,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    cancel_poll_s: float = 0.2,
+) -> JobRecord:
+    """Run a stored job to its end and record the outcome; return the final record.
+
+    A job already finished, or taken by another worker, is returned as it is. A job found
+    running is a redelivery after a lost worker: it starts a new attempt, or fails once
+    ``max_attempts`` starts have been used.
+    """
+    try:
+        record = _start(store, job_id, max_attempts)
+    except TransitionConflictError:
+        return store.get_job(job_id)
+    if record.status is not JobStatus.RUNNING:
+        return record
+
+    token = CancelToken()
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_cancel, args=(store, job_id, token, stop, cancel_poll_s), name=f"cancel-{job_id}", daemon=True
+    )
+    watcher.start()
+    try:
+        return _run(store, record, token)
+    finally:
+        stop.set()
+        watcher.join()
+
+
+def _start(store: JobStore, job_id: str, max_attempts: int) -> JobRecord:
+    record = store.get_job(job_id)
+    if record.status.terminal:
+        return record
+    if record.status is JobStatus.QUEUED:
+        return store.transition(job_id, expected={JobStatus.QUEUED}, to=JobStatus.RUNNING, new_attempt=True)
+    # Found running or canceling: its previous worker was lost mid-job.
+    if record.attempts >= max_attempts or record.status is JobStatus.CANCELING:
+        to = JobStatus.CANCELED if record.status is JobStatus.CANCELING else JobStatus.FAILED
+        message = (
+            "canceled while its worker was lost"
+            if to is JobStatus.CANCELED
+            else f"its worker was lost {record.attempts} times (max_attempts={max_attempts})"
+        )
+        return store.transition(
+            job_id,
+            expected={record.status},
+            to=to,
+            error={"type": "WorkerLost", "message": message},
+        )
+    log.warning("job %s: redelivered after a lost worker; attempt %d", job_id, record.attempts + 1)
+    return store.transition(job_id, expected={JobStatus.RUNNING}, to=JobStatus.RUNNING, new_attempt=True)
+
+
+def _watch_cancel(store: JobStore, job_id: str, token: CancelToken, stop: threading.Event, poll_s: float) -> None:
+    while not stop.wait(poll_s):
+        try:
+            if store.get_job(job_id).cancel_requested:
+                token.cancel()
+                return
+        except Exception:  # a store hiccup must not kill the watcher
+            log.exception("job %s: cannot read the cancel flag", job_id)
+
+
+def _event_recorder(store: JobStore, job_id: str) -> Callable[[JsonDict], None]:
+    last_progress = 0.0
+
+    def record(event: JsonDict) -> None:
+        nonlocal last_progress
+        kind = str(event.get("type", "log"))
+        if kind == "progress":
+            now = time.monotonic()
+            if now - last_progress < PROGRESS_EVENT_INTERVAL_S:
+                return
+            last_progress = now
+        data = {k: v for k, v in event.items() if k != "type"}
+        try:
+            store.append_event(job_id, kind, data)
+        except Exception:  # events are informative: losing one must not fail the job
+            log.exception("job %s: cannot store an event", job_id)
+
+    return record
+
+
+def _run(store: JobStore, record: JobRecord, token: CancelToken) -> JobRecord:
+    job_id = record.id
+    ended = {JobStatus.RUNNING, JobStatus.CANCELING}
+    try:
+        job = resolve_spec(record.spec)
+        output = run_resolved(job, job_id=job_id, on_event=_event_recorder(store, job_id), cancel_token=token)
+    except SpecError as exc:
+        error: JsonDict = {
+            "type": "SpecError",
+            "message": str(exc),
+            "errors": [{"pointer": e.pointer, "message": e.message} for e in exc.errors],
+        }
+        return store.transition(job_id, expected=ended, to=JobStatus.FAILED, error=error)
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        return store.transition(
+            job_id, expected=ended, to=JobStatus.FAILED, error={"type": type(exc).__name__, "message": str(exc)}
+        )
+    for artifact in output.artifacts:
+        store.put_artifact(job_id, artifact)
+    result = output.result
+    return store.transition(
+        job_id, expected=ended, to=JobStatus(result["status"]), result=result, error=result.get("error")
+    )
+
+
+def recover_jobs(store: JobStore, executor: Executor) -> list[str]:
+    """Hand every unfinished job to ``executor`` again (after the embedded server restarted:
+    its process pool died with the jobs it held). Running jobs count an attempt when they
+    start again, and ``execute_job`` fails them past the attempt limit; return the ids
+    resubmitted."""
+    resubmitted: list[str] = []
+    for status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELING):
+        cursor: str | None = None
+        while True:
+            page = store.list_jobs(status=status, cursor=cursor, limit=500)
+            for record in page.items:
+                try:
+                    job = resolve_spec(record.spec)
+                    queue = queue_for(job)
+                except (SpecError, JobNotFoundError):
+                    queue = "cpu"
+                executor.submit(record.id, queue=queue)
+                resubmitted.append(record.id)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    return resubmitted
