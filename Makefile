@@ -17,14 +17,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## The main job, on the embedded default (no server): solve each example spec.
+## The main job, on the embedded default (no server to start): the service runs inside the
+## command, the example specs go in over REST, and the results table comes out.
 demo: setup
-	@mkdir -p $(OUT)
-	@for kind in $$($(BIN)/designsvc problems --json | $(BIN)/python -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin)))'); do \
-		echo "== $$kind"; \
-		$(BIN)/designsvc example $$kind > $(OUT)/$$kind.spec.json || exit 1; \
-		$(BIN)/designsvc solve $(OUT)/$$kind.spec.json --compare-baselines --artifacts $(OUT)/$$kind || exit 1; \
-	done
+	$(BIN)/designsvc demo --out $(OUT)
 
 lint: setup
 	$(BIN)/ruff format --check .

@@ -373,6 +373,84 @@ def worker(
     )
 
 
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="folder for the example specs, results and artifacts")] = Path(
+        "out"
+    ),
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="processes of the local pool")] = None,
+    timeout_s: Annotated[float, typer.Option("--timeout", help="seconds to wait for all jobs")] = 600.0,
+) -> None:
+    """The main job, embedded: start the service here (no server to set up), submit every
+    problem kind's example spec over REST, wait, and print the results table."""
+    from designsvc.core.plugins import PROBLEMS
+    from designsvc.localserver import embedded_server
+
+    out.mkdir(parents=True, exist_ok=True)
+    specs: dict[str, JsonDict] = {}
+    for kind in PROBLEMS.names():
+        specs[kind] = PROBLEMS.load(kind).example_spec()
+        (out / f"{kind}.spec.json").write_text(json.dumps(specs[kind], indent=2) + "\n")
+    with embedded_server(workers=workers) as url, _remote(url) as client:
+        client.ready()
+        typer.echo(f"embedded service at {url}", err=True)
+        jobs = {kind: client.submit(spec) for kind, spec in specs.items()}
+        for kind, job in jobs.items():
+            typer.echo(f"submitted {kind}: job {job['id']}", err=True)
+        rows = []
+        for kind, job in jobs.items():
+            final = client.wait(job["id"], timeout_s=timeout_s, poll_s=0.3)
+            result = client.result(job["id"])
+            (out / f"{kind}.result.json").write_text(json.dumps(result, indent=2) + "\n")
+            for artifact in result.get("artifacts") or []:
+                folder = out / kind
+                folder.mkdir(exist_ok=True)
+                (folder / artifact["name"]).write_bytes(client.artifact(job["id"], artifact["name"]))
+            rows.append(_demo_row(kind, final, result))
+    typer.echo(_demo_table(rows))
+    typer.echo(f"\nspecs, results and artifacts in {out}/")
+    if any(row[2] != "succeeded" for row in rows):
+        raise typer.Exit(1)
+
+
+def _demo_row(kind: str, job: JsonDict, result: JsonDict) -> list[str]:
+    outcome = result.get("outcome") or {}
+    evaluation = result.get("evaluation") or {}
+    feasible = [r for r in result.get("comparison") or [] if r["feasible"]]
+    best = min(feasible, key=lambda r: r["objective"]) if feasible else None
+    gap = result.get("gap")
+    return [
+        kind,
+        job["id"],
+        job["status"],
+        f"{outcome.get('termination', '-')}/{outcome.get('solution_status', '-')}",
+        _fmt(evaluation.get("objective")),
+        "yes" if evaluation.get("feasible") else "no",
+        "-" if gap is None else f"{100 * gap:.2g}%",
+        "-" if best is None else f"{best['baseline']} {_fmt(best['objective'])}",
+        "-" if best is None or best["improvement"] is None else f"{100 * best['improvement']:+.1f}%",
+        f"{(result.get('timings') or {}).get('total_s', 0.0):.2f}",
+    ]
+
+
+def _demo_table(rows: list[list[str]]) -> str:
+    header = [
+        "problem",
+        "job",
+        "status",
+        "outcome",
+        "objective",
+        "feasible",
+        "gap",
+        "best baseline",
+        "vs best",
+        "time s",
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    return "\n".join(lines)
+
+
 # -- remote commands, through the Client -------------------------------------------------------
 
 DEFAULT_URL = "http://127.0.0.1:8000"

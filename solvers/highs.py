@@ -11,7 +11,11 @@ because the service runs one solve per worker process.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
+import os
+import sys
 import threading
 from functools import cache
 from typing import Any, ClassVar
@@ -31,9 +35,24 @@ _scheduler_threads: int | None = None
 
 @cache
 def _highs_version() -> str:
+    """The version, from a first ``Highs`` object made with file descriptor 1 pointed at
+    /dev/null: HiGHS prints a copyright banner on stdout when a process makes its first one,
+    which would land in the middle of a server's or a worker's output."""
     import highspy
 
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h.setOptionValue("output_flag", False)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
 
@@ -58,6 +77,7 @@ class HighsSolver(Solver):
     def validate_options(self, options: dict[str, Any]) -> None:  # type: ignore[override]
         import highspy
 
+        _highs_version()  # the process's first Highs object, made quietly
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         for key, value in options.items():
             status, kind = h.getOptionType(key)
@@ -83,6 +103,7 @@ class HighsSolver(Solver):
     ) -> BackendResult:
         import highspy
 
+        _highs_version()  # the process's first Highs object, made quietly
         _ensure_threads(config.threads)
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)

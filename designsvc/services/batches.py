@@ -24,7 +24,7 @@ from designsvc.core.ids import new_id
 from designsvc.core.jobs import BatchRecord, Executor, JobRecord, JobStatus, JobStore
 from designsvc.core.problem import spec_error_from_validation
 from designsvc.core.types import JsonDict
-from designsvc.services.jobs import queue_for
+from designsvc.services.jobs import hand_over, queue_for
 from designsvc.services.validation import resolve_spec
 
 __all__ = [
@@ -189,7 +189,7 @@ def submit_batch(store: JobStore, executor: Executor, data: Any) -> BatchRecord:
         tags=request.tags,
     )
     for job_id, queue in queued:
-        executor.submit(job_id, queue=queue)
+        hand_over(store, executor, job_id, queue)
     return batch
 
 

@@ -10,6 +10,7 @@ job whose worker keeps dying fails after ``max_attempts`` instead of looping.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from designsvc.core.cancel import CancelToken
-from designsvc.core.errors import JobNotFoundError, SpecError, TransitionConflictError
+from designsvc.core.errors import JobNotFoundError, SpecError, StoreError, TransitionConflictError
 from designsvc.core.jobs import Executor, JobRecord, JobStatus, JobStore
 from designsvc.core.types import JsonDict
 from designsvc.services.pipeline import run_resolved
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "cancel_job",
     "execute_job",
+    "hand_over",
     "queue_for",
     "recover_jobs",
     "submit_job",
@@ -70,8 +72,26 @@ def submit_job(
         batch_id=batch_id,
     )
     if created:
-        executor.submit(record.id, queue=queue_for(job))
+        hand_over(store, executor, record.id, queue_for(job))
     return record, created
+
+
+def hand_over(store: JobStore, executor: Executor, job_id: str, queue: str) -> None:
+    """``executor.submit``; when it fails (broker down, pool shut down) the stored job is
+    marked failed, so no queued job waits for a message that was never sent, and the caller
+    gets StoreError (the API answers 503)."""
+    try:
+        executor.submit(job_id, queue=queue)
+    except Exception as exc:
+        message = f"the job could not be handed to the {executor.name} executor: {exc}"
+        with contextlib.suppress(Exception):  # the store may be what is down
+            store.transition(
+                job_id,
+                expected={JobStatus.QUEUED},
+                to=JobStatus.FAILED,
+                error={"type": "SubmitError", "message": message},
+            )
+        raise StoreError(message) from exc
 
 
 def cancel_job(store: JobStore, job_id: str) -> JobRecord:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from designsvc.core.errors import IdempotencyConflictError, SpecError
+from designsvc.core.errors import IdempotencyConflictError, SpecError, StoreError
 from designsvc.core.jobs import Executor, JobStatus, JobStore
 from designsvc.services.jobs import execute_job, recover_jobs, submit_job
 from designsvc.store.sqlite import SqliteJobStore
@@ -163,3 +163,21 @@ def test_recover_resubmits_unfinished_jobs(store: JobStore) -> None:
     later = RecordingExecutor()
     assert sorted(recover_jobs(store, later)) == sorted([queued.id, running.id])
     assert {job_id for job_id, _ in later.submitted} == {queued.id, running.id}
+
+
+class BrokenExecutor(Executor):
+    """An executor whose queue cannot be reached, as a Celery client with its broker down."""
+
+    name = "broken"
+
+    def submit(self, job_id: str, *, queue: str = "cpu") -> None:
+        raise ConnectionError("broker unreachable")
+
+
+def test_a_job_that_cannot_be_handed_over_is_marked_failed(store: JobStore) -> None:
+    with pytest.raises(StoreError, match="could not be handed to the broken executor"):
+        submit_job(store, BrokenExecutor(), SMALL)
+    (record,) = store.list_jobs().items
+    assert record.status is JobStatus.FAILED
+    assert record.error is not None
+    assert record.error["type"] == "SubmitError"
