@@ -24,9 +24,10 @@ import contextlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
 
@@ -36,6 +37,8 @@ from designsvc.nativeio import captured_native_output
 
 if TYPE_CHECKING:
     from designsvc.client import Client
+    from designsvc.services.pipeline import EventCallback, JobOutput
+    from designsvc.services.validation import ResolvedJob
 
 __all__ = ["app", "main"]
 
@@ -90,7 +93,6 @@ def solve(
     artifacts: Annotated[Path | None, typer.Option("--artifacts", help="write artifacts into this folder")] = None,
 ) -> None:
     """Solve one spec here, with no server: a progress bar on stderr, the result on stdout."""
-    from designsvc.services.pipeline import run_resolved
     from designsvc.services.validation import resolve_spec
 
     document = load_document(spec_path)
@@ -109,7 +111,7 @@ def solve(
         with captured_native_output() as terminal:
             job = resolve_spec(document)
             with SolveProgress(job.spec.limits.time_limit_s, stream=terminal, enabled=terminal.isatty()) as bar:
-                output = run_resolved(job, on_event=bar.on_event)
+                output = _run_interruptible(job, bar.on_event, terminal)
     except SpecError as exc:
         _spec_error(exc)
     result = output.result
@@ -123,6 +125,42 @@ def solve(
         typer.echo(summarize(result, artifacts))
     if result["status"] != "succeeded":
         raise typer.Exit(1)
+
+
+def _run_interruptible(job: ResolvedJob, on_event: EventCallback, terminal: TextIO) -> JobOutput:
+    """Run the job in a thread while the main thread waits, so Ctrl-C is seen at once (a
+    solver's C code does not return to Python until it ends): the first Ctrl-C cancels
+    through the solver's interrupt and keeps the best design so far; a second one aborts."""
+    from designsvc.core.cancel import CancelToken
+    from designsvc.services.pipeline import run_resolved
+
+    token = CancelToken()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome["output"] = run_resolved(job, on_event=on_event, cancel_token=token)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    # Wait on an Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread
+    # marked finished while it still runs (Python before 3.13).
+    threading.Thread(target=work, name="designsvc-solve", daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        print("interrupted: stopping the solver, keeping the best design so far (Ctrl-C again aborts)", file=terminal)
+        token.cancel()
+        while not done.wait(0.1):
+            pass
+    if "error" in outcome:
+        raise outcome["error"]
+    output: JobOutput = outcome["output"]
+    return output
 
 
 def apply_overrides(

@@ -136,6 +136,9 @@ class CpSatSolver(Solver):
         params.relative_gap_limit = float(config.rel_gap)
         params.num_workers = int(config.threads)
         params.random_seed = int(config.seed) % 2**31
+        # Ctrl-C is the caller's to handle (the CLI cancels through the token, a worker is
+        # stopped by its supervisor); CP-SAT's own handler would end the search as if timed out.
+        params.catch_sigint_signal = False
         if config.options and not params.merge_text_format(_sat_parameters_text(config.options)):
             raise ValueError(f"CP-SAT rejected the options {dict(config.options)!r}")
 

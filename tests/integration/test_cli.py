@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +189,33 @@ def test_validate_checks_that_the_solver_can_take_the_model(tmp_path: Path) -> N
     proc = run("validate", str(write(tmp_path, spec)))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("valid: assignment@1, solver highs; model with 1 variables")
+
+
+def test_ctrl_c_cancels_the_solve_and_keeps_the_best_design(tmp_path: Path) -> None:
+    spec = {
+        "problem": "assignment@1",
+        "instance_ref": "generate:seed=1,items=400,bins=20",
+        "limits": {"time_limit_s": 120, "rel_gap": 0},
+        "render": False,
+    }
+    # A shell starts background commands with SIGINT ignored, and children inherit that;
+    # a terminal's Ctrl-C reaches a process with the default handler: restore it, then exec.
+    restore_sigint = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", restore_sigint, DESIGNSVC, "solve", str(write(tmp_path, spec))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)  # imports, model build, and a first design
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 15
+    assert proc.returncode == 1, stderr
+    assert "canceled" in stdout
+    assert "interrupted / feasible" in stdout
+    assert "evaluation feasible" in stdout
+    assert "Traceback" not in stderr
