@@ -24,12 +24,11 @@ from designsvc.core.modelinfo import model_size
 from designsvc.core.plugins import SOLVERS
 from designsvc.core.problem import Problem
 from designsvc.core.solver import Solver
-from designsvc.core.types import Artifact, Evaluation, SolverConfig
+from designsvc.core.types import PLAIN_NAME, Artifact, Evaluation, SolverConfig
 
 __all__ = ["check_problem"]
 
 _KIND = re.compile(r"^[a-z][a-z0-9-]*$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MEDIA_TYPE = re.compile(r"^[a-z]+/[A-Za-z0-9.+-]+$")
 _REL_TOL = 1e-6
 _TIME_LIMIT_S = 60.0
@@ -219,7 +218,7 @@ def _check_artifact(artifact: Any) -> None:
         f"render returned a {type(artifact).__name__}, not an Artifact",
     )
     _check(
-        bool(_FILE_NAME.fullmatch(artifact.name)),
+        bool(PLAIN_NAME.fullmatch(artifact.name)),
         f"artifact name {artifact.name!r} is not a plain file name",
     )
     _check(

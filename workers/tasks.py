@@ -32,13 +32,13 @@ from typing import Any
 
 from billiard.common import TERM_SIGNAL  # type: ignore[import-untyped]
 from celery import Task
-from celery.signals import task_failure
+from celery.signals import task_failure, worker_process_init
 
 from designsvc.core.errors import StoreError
 from designsvc.core.jobs import JobStatus, JobStore
 from designsvc.executors.celery import TASK_NAME
 from designsvc.runtime import ServiceSettings, build_store
-from designsvc.services.jobs import DEFAULT_MAX_ATTEMPTS, execute_job
+from designsvc.services.jobs import DEFAULT_MAX_ATTEMPTS, execute_job, prepare_worker_process
 from workers.celery_app import app
 
 __all__ = ["run_job", "worker_store"]
@@ -50,6 +50,12 @@ STORE_RETRY_MAX = 10
 
 _stores: dict[int, JobStore] = {}
 _stores_lock = threading.Lock()
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _prepare_pool_child(**_: Any) -> None:
+    """Each pool child runs jobs at the same lower priority as the embedded pool's workers."""
+    prepare_worker_process()
 
 
 def worker_store() -> JobStore:

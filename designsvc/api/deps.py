@@ -6,7 +6,6 @@ validated path ids.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
@@ -16,6 +15,7 @@ from designsvc.api.errors import ApiError
 from designsvc.api.sse import EventStreamSettings
 from designsvc.core.errors import ArtifactNotFoundError, JobNotFoundError, StoreError
 from designsvc.core.jobs import Executor, JobStore
+from designsvc.core.types import PLAIN_NAME
 from designsvc.runtime import ServiceSettings
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "parse_json_body",
 ]
 
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 """Ids and artifact names the stores accept (plain file names); anything else is unknown."""
 
 
@@ -104,19 +103,19 @@ JsonBody = Annotated[Any, Depends(parse_json_body)]
 
 
 def _job_id(job_id: Annotated[str, Path(description="job id (UUIDv7)")]) -> str:
-    if not _PLAIN_NAME.fullmatch(job_id):
+    if not PLAIN_NAME.fullmatch(job_id):
         raise JobNotFoundError("job", job_id)
     return job_id
 
 
 def _batch_id(batch_id: Annotated[str, Path(description="batch id (UUIDv7)")]) -> str:
-    if not _PLAIN_NAME.fullmatch(batch_id):
+    if not PLAIN_NAME.fullmatch(batch_id):
         raise JobNotFoundError("batch", batch_id)
     return batch_id
 
 
 def _artifact_name(name: Annotated[str, Path(description="artifact file name")]) -> str:
-    if not _PLAIN_NAME.fullmatch(name):
+    if not PLAIN_NAME.fullmatch(name):
         raise ArtifactNotFoundError(f"no artifact {name!r}")
     return name
 

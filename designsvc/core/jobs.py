@@ -227,7 +227,8 @@ class JobStore(ABC):
         allow), storing ``result``/``error`` when given; ``new_attempt`` adds one to
         ``attempts`` and sets ``started_at``; a terminal ``to`` sets ``finished_at``. Raise
         TransitionConflictError when the job is in another status, JobNotFoundError when
-        there is no such job. Appends a ``status`` event."""
+        there is no such job. Appends, in the same atomic step, a ``status`` event with data
+        ``{"status": to, "attempts": n}`` (the event stream ends after a terminal one)."""
 
     @abstractmethod
     def request_cancel(self, job_id: str) -> JobRecord:

@@ -7,12 +7,14 @@ minimized unless a solver result says otherwise (reference LP instances may maxi
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "PLAIN_NAME",
     "Artifact",
     "Evaluation",
     "JsonDict",
@@ -25,6 +27,10 @@ __all__ = [
 ]
 
 JsonDict = dict[str, Any]
+
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+"""A plain file name (no path, no leading dot): artifact names, job and batch ids. Every
+layer that takes one from outside checks it with this pattern (no path traversal)."""
 
 
 class Termination(StrEnum):
@@ -178,7 +184,7 @@ class Evaluation:
 @dataclass(frozen=True)
 class Artifact:
     """A file produced for a job (a plot, a Touchstone file, a mask): ``name`` is a plain
-    file name, ``media_type`` an IANA media type, ``data`` the bytes."""
+    file name (:data:`PLAIN_NAME`), ``media_type`` an IANA media type, ``data`` the bytes."""
 
     name: str
     media_type: str

@@ -28,10 +28,10 @@ _worker_store: JobStore | None = None
 
 def _init_worker(store_url: str) -> None:
     global _worker_store
-    # Solver backends and BLAS: one thread per worker unless a spec asks for more.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from designsvc.services.jobs import prepare_worker_process
     from designsvc.store import open_store
+
+    prepare_worker_process()
 
     _worker_store = open_store(store_url)
 

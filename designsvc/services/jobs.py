@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ __all__ = [
     "cancel_job",
     "execute_job",
     "hand_over",
+    "prepare_worker_process",
     "queue_for",
     "recover_jobs",
     "submit_job",
@@ -40,6 +42,22 @@ DEFAULT_MAX_ATTEMPTS = 3
 """Starts of a job (first run plus redeliveries after a lost worker) before it fails."""
 PROGRESS_EVENT_INTERVAL_S = 0.5
 """Progress events are stored at most this often (the latest one is kept)."""
+
+
+def prepare_worker_process() -> None:
+    """Set up a process that runs jobs (a local pool worker, a Celery pool child).
+
+    It runs at a lower CPU priority (``$DESIGNSVC_WORKER_NICE``, default 10; 0 keeps it): on
+    a machine that also serves the API, solvers then take the CPU the API does not need, and
+    requests are answered promptly however many solves run (on an idle machine it costs
+    nothing). Solver and BLAS threads default to one per process unless a spec asks for more.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    niceness = int(os.environ.get("DESIGNSVC_WORKER_NICE", "10"))
+    if niceness > 0:
+        with contextlib.suppress(OSError):  # not permitted here: run at normal priority
+            os.nice(niceness)
 
 
 def queue_for(job: ResolvedJob) -> str:

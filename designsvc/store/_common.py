@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import json
 import os
-import re
 import secrets
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 from designsvc.core.errors import JobNotFoundError
 from designsvc.core.ids import new_id
 from designsvc.core.jobs import TRANSITIONS, BatchRecord, JobStatus, now_rfc3339
-from designsvc.core.types import Artifact, JsonDict
+from designsvc.core.types import PLAIN_NAME, Artifact, JsonDict
 
 __all__ = [
     "CANCELED_BEFORE_START",
@@ -59,7 +58,6 @@ MAX_PAGE_LIMIT = 10_000
 MAX_EVENT_LIMIT = 100_000
 """The largest ``limit`` read_events takes."""
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 CANCELED_BEFORE_START: JsonDict = {"type": "Canceled", "message": "canceled before it started"}
 """The error of a job canceled while it was still queued."""
@@ -70,7 +68,7 @@ _CURSOR_PREFIX = "v1:"
 def check_name(name: object, what: str = "artifact name") -> str:
     """Return ``name`` when it is a plain file name (``^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$``:
     no separators, no leading dot, so never a path out of its directory); else ValueError."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
         raise ValueError(f"invalid {what} {name!r}: use 1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
     return name
 
@@ -83,7 +81,7 @@ def check_id(item_id: object, what: str = "job") -> str:
 def require_known_id(item_id: object, what: str = "job") -> str:
     """Ids that no store could have made cannot be found: JobNotFoundError for those (never
     a key or path built from one)."""
-    if not isinstance(item_id, str) or not _NAME_RE.fullmatch(item_id):
+    if not isinstance(item_id, str) or not PLAIN_NAME.fullmatch(item_id):
         raise JobNotFoundError(what, str(item_id))
     return item_id
 
