@@ -445,7 +445,7 @@ def demo(
                 folder.mkdir(exist_ok=True)
                 (folder / artifact["name"]).write_bytes(client.artifact(job["id"], artifact["name"]))
             rows.append(_demo_row(kind, final, result))
-    typer.echo(_demo_table(rows))
+    typer.echo(_aligned([_DEMO_HEADER, *rows]))
     typer.echo(f"\nspecs, results and artifacts in {out}/")
     if any(row[2] != "succeeded" for row in rows):
         raise typer.Exit(1)
@@ -471,22 +471,24 @@ def _demo_row(kind: str, job: JsonDict, result: JsonDict) -> list[str]:
     ]
 
 
-def _demo_table(rows: list[list[str]]) -> str:
-    header = [
-        "problem",
-        "job",
-        "status",
-        "outcome",
-        "objective",
-        "feasible",
-        "gap",
-        "best baseline",
-        "vs best",
-        "time s",
-    ]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows]]
-    return "\n".join(lines)
+_DEMO_HEADER = [
+    "problem",
+    "job",
+    "status",
+    "outcome",
+    "objective",
+    "feasible",
+    "gap",
+    "best baseline",
+    "vs best",
+    "time s",
+]
+
+
+def _aligned(rows: list[list[str]]) -> str:
+    """Rows of cells as text columns, left-aligned, two spaces apart."""
+    widths = [max(len(row[i]) if i < len(row) else 0 for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in rows)
 
 
 # -- remote commands, through the Client -------------------------------------------------------
@@ -640,9 +642,7 @@ def _aligned_csv(text: str) -> str:
             return value
         return value if number.is_integer() and "." not in value else _fmt(number)
 
-    cells = [rows[0], *[[cell(v) for v in row] for row in rows[1:]]]
-    widths = [max(len(row[i]) if i < len(row) else 0 for row in cells) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in cells)
+    return _aligned([rows[0], *[[cell(v) for v in row] for row in rows[1:]]])
 
 
 def main() -> None:

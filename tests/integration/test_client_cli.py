@@ -245,3 +245,28 @@ def test_sse_parsing() -> None:
     assert events[2].data["status"] == "succeeded"
     assert str(FieldProblem("bad", pointer="")) == "/: bad"
     assert str(FieldProblem("missing", parameter="Idempotency-Key", location="header")).startswith("header parameter")
+
+
+def test_demo_runs_the_embedded_service_end_to_end(tmp_path: Path) -> None:
+    """The README's main command: service inside the command, example specs over REST."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESIGNSVC_")}
+    env["DESIGNSVC_DATA_DIR"] = str(tmp_path / "data")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [DESIGNSVC, "demo", "--out", str(out), "--workers", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["problem", "job", "status"]
+    assert rows[0].split()[0] == "assignment@1"
+    assert rows[0].split()[2] == "succeeded"
+    result = json.loads((out / "assignment@1.result.json").read_text())
+    assert result["evaluation"]["feasible"]
+    for artifact in result["artifacts"]:
+        assert (out / "assignment@1" / artifact["name"]).stat().st_size == artifact["size_bytes"]
+    assert (tmp_path / "data" / "jobs.sqlite3").exists()  # the jobs were stored
