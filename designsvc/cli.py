@@ -277,6 +277,48 @@ def example(kind: Annotated[str, typer.Argument(help="problem kind, e.g. assignm
     typer.echo(json.dumps(problem_cls.example_spec(), indent=2))
 
 
+_FORMAT_OF_SUFFIX = {".graphml": "graphml", ".xml": "graphml", ".txt": "sndlib", ".xlsx": "neuroplan"}
+
+
+@app.command("import-topology")
+def import_topology(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="the file to import")],
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="graphml | sndlib | neuroplan (default: from the file's extension)"),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="seed of what the file lacks (traffic)")] = 0,
+    problem: Annotated[str, typer.Option("--problem", help="problem kind")] = "network-planning",
+) -> None:
+    """Import a network topology into a ready-to-run spec, printed on stdout (> SPEC)."""
+    from designsvc.core.plugins import PROBLEMS, resolve_problem_id
+
+    try:
+        problem_id = resolve_problem_id(problem)
+        problem_cls = PROBLEMS.load(problem_id)
+    except UnknownNameError as exc:
+        _fail(str(exc))
+    fmt = file_format or _FORMAT_OF_SUFFIX.get(path.suffix.lower())
+    importers = problem_cls.importers()
+    if fmt is None:
+        _fail(f"cannot tell the format of {path} from its extension; give --format ({', '.join(sorted(importers))})")
+    if fmt not in importers:
+        _fail(f"{problem_id} cannot import the format {fmt!r}; it imports: {', '.join(sorted(importers)) or 'none'}")
+    if not path.is_file():
+        _fail(f"cannot read {path}: no such file")
+    try:
+        data = importers[fmt](path, seed)
+        problem_cls.parse_instance(data)
+    except SpecError as exc:
+        _spec_error(exc.prefixed("/instance"))
+    except (ValueError, OSError) as exc:
+        _fail(f"{path}: {exc}")
+    spec = {k: v for k, v in problem_cls.example_spec().items() if k not in ("instance", "instance_ref")}
+    spec["instance"] = data
+    spec["tags"] = sorted({*spec.get("tags", []), f"imported:{path.stem}"} - {"example"})
+    typer.echo(json.dumps(spec, indent=2))
+
+
 @app.command()
 def problems(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the registered problem kinds."""

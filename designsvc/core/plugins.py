@@ -43,6 +43,7 @@ PROPOSERS: Registry[Proposer] = Registry(
 )
 
 PROBLEMS.register("assignment@1", "problems.assignment.problem:AssignmentProblem")
+PROBLEMS.register("network-planning@1", "problems.network_planning.problem:NetworkPlanningProblem")
 
 SOLVERS.register("highs", "solvers.highs:HighsSolver")
 SOLVERS.register("cpsat", "solvers.cpsat:CpSatSolver")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyomo.environ as pyo
@@ -17,12 +18,17 @@ from pydantic import BaseModel, ValidationError
 from designsvc.core.errors import FieldError, SpecError, pointer_from_path
 from designsvc.core.types import Artifact, Evaluation, JsonDict
 
-__all__ = ["Baseline", "Problem", "spec_error_from_validation"]
+__all__ = ["Baseline", "Importer", "Problem", "spec_error_from_validation"]
 
 InstanceT = TypeVar("InstanceT", bound=BaseModel)
 
 Baseline = Callable[[int], JsonDict]
 """A named heuristic: takes a seed, returns a design (which may be infeasible)."""
+
+Importer = Callable[[Path, int], JsonDict]
+"""Reads a file a user brings (a topology, a workbook) and a seed for whatever the file
+lacks and must be generated (traffic, say); returns instance data (JSON) for the kind's
+schema. Raises ValueError naming the file and the element at fault."""
 
 
 def spec_error_from_validation(exc: ValidationError, prefix: str = "") -> SpecError:
@@ -108,6 +114,12 @@ class Problem(ABC, Generic[InstanceT]):
     @abstractmethod
     def evaluate(self, design: JsonDict) -> Evaluation:
         """The ground truth: objective (minimized), feasibility and violations."""
+
+    @classmethod
+    def importers(cls) -> Mapping[str, Importer]:
+        """File formats instances can be imported from (``designsvc import-topology``):
+        format name -> importer. None by default."""
+        return {}
 
     def baselines(self) -> Mapping[str, Baseline]:
         """Named heuristics a result is compared with (``compare_baselines``)."""

@@ -219,3 +219,26 @@ def test_ctrl_c_cancels_the_solve_and_keeps_the_best_design(tmp_path: Path) -> N
     assert "interrupted / feasible" in stdout
     assert "evaluation feasible" in stdout
     assert "Traceback" not in stderr
+
+
+def test_import_topology_writes_a_ready_spec(tmp_path: Path) -> None:
+    graphml = Path(__file__).resolve().parents[2] / "problems" / "network_planning" / "data" / "Abilene.graphml"
+    proc = run("import-topology", str(graphml), "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads(proc.stdout)
+    assert spec["problem"] == "network-planning@1"
+    assert spec["instance"]["name"].startswith("topologyzoo:Abilene")
+    assert "instance_ref" not in spec
+    path = write(tmp_path, spec)
+    proc = run("validate", str(path))
+    assert proc.returncode == 0, proc.stderr
+    # Unknown format, missing file, and a kind that imports nothing: one-line errors, exit 2.
+    for args, expected in [
+        (["import-topology", str(graphml), "--format", "neuroplan"], "cannot import the format 'neuroplan'"),
+        (["import-topology", str(tmp_path / "nope.graphml")], "no such file"),
+        (["import-topology", str(graphml), "--problem", "assignment"], "imports: none"),
+    ]:
+        proc = run(*args)
+        assert proc.returncode == 2
+        assert expected in proc.stderr
+        assert proc.stdout == ""
