@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from designsvc.core.errors import FieldError, SpecError, pointer_from_path
 from designsvc.core.types import Artifact, Evaluation, JsonDict
 
-__all__ = ["Baseline", "Importer", "Problem", "spec_error_from_validation"]
+__all__ = ["Baseline", "Importer", "Problem", "design_member", "spec_error_from_validation"]
 
 InstanceT = TypeVar("InstanceT", bound=BaseModel)
 
@@ -35,6 +35,22 @@ def spec_error_from_validation(exc: ValidationError, prefix: str = "") -> SpecEr
     """Turn pydantic's errors into a :class:`SpecError` with JSON pointers under ``prefix``."""
     errors = [FieldError(prefix + pointer_from_path(err["loc"]), _message(err["msg"])) for err in exc.errors()]
     return SpecError(errors or [FieldError(prefix, str(exc))])
+
+
+def design_member(design: Any, key: str, shape: str) -> Mapping[str, Any]:
+    """The one member ``key`` of a design object, which must be a mapping (``shape`` shows
+    its form in messages, e.g. ``"{link_name: units}"``). Raises ValueError naming what is
+    wrong: not an object, unknown members, ``key`` missing or not an object."""
+    if not isinstance(design, Mapping):
+        raise ValueError(f"a design must be an object, got {type(design).__name__}")
+    extra = sorted(str(k) for k in design if k != key)
+    if extra:
+        raise ValueError(f"unknown design field(s) {', '.join(map(repr, extra))}; expected {key!r}")
+    member = design.get(key)
+    if not isinstance(member, Mapping):
+        found = "missing" if member is None else type(member).__name__
+        raise ValueError(f"a design must be {{{key!r}: {shape}}}; {key!r} is {found}")
+    return member
 
 
 def _message(msg: str) -> str:
@@ -59,6 +75,9 @@ class Problem(ABC, Generic[InstanceT]):
     objective_is_linear: ClassVar[bool] = False
 
     def __init__(self, instance: InstanceT) -> None:
+        """Hold ``instance`` after the cross-field rules of :meth:`check_instance` (so an
+        object never holds an invalid instance, however it was made)."""
+        type(self).check_instance(instance)
         self.instance = instance
 
     @classmethod

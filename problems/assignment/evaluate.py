@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from designsvc.core.problem import design_member
 from designsvc.core.types import Evaluation, JsonDict
 from problems.assignment.schema import AssignmentInstance
 
@@ -85,17 +86,7 @@ def parse_design(instance: AssignmentInstance, design: Mapping[str, Any]) -> Par
     Raises ``ValueError`` when ``design`` does not have the form
     ``{"assignment": {item_name: bin_name}}`` at all.
     """
-    if not isinstance(design, Mapping):
-        raise ValueError(f"a design must be an object, got {type(design).__name__}")
-    extra = sorted(str(k) for k in design if k != "assignment")
-    if extra:
-        raise ValueError(f"unknown design field(s) {', '.join(map(repr, extra))}; expected 'assignment'")
-    assignment = design.get("assignment")
-    if not isinstance(assignment, Mapping):
-        raise ValueError(
-            "a design must be {'assignment': {item_name: bin_name}}; "
-            f"'assignment' is {'missing' if assignment is None else type(assignment).__name__}"
-        )
+    assignment = design_member(design, "assignment", "{item_name: bin_name}")
     item_index = {item.name: i for i, item in enumerate(instance.items)}
     bin_index = {b.name: k for k, b in enumerate(instance.bins)}
     bin_of = np.full(len(instance.items), UNASSIGNED, dtype=np.int64)

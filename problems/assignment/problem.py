@@ -39,10 +39,6 @@ class AssignmentProblem(Problem[AssignmentInstance]):
     instance_schema: ClassVar[type[BaseModel]] = AssignmentInstance
     objective_is_linear: ClassVar[bool] = True
 
-    def __init__(self, instance: AssignmentInstance) -> None:
-        _check_instance(instance)
-        super().__init__(instance)
-
     @classmethod
     def check_instance(cls, instance: AssignmentInstance) -> None:
         _check_instance(instance)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from designsvc.core.problem import design_member
 from designsvc.core.types import Evaluation
 from problems.network_planning.schema import NetworkPlanningInstance
 
@@ -33,17 +34,7 @@ class ParsedDesign:
 
 def parse_design(instance: NetworkPlanningInstance, design: Mapping[str, Any]) -> ParsedDesign:
     """Read ``design``; raises ``ValueError`` when it is not ``{"units": {link: int}}`` at all."""
-    if not isinstance(design, Mapping):
-        raise ValueError(f"a design must be an object, got {type(design).__name__}")
-    extra = sorted(str(k) for k in design if k != "units")
-    if extra:
-        raise ValueError(f"unknown design field(s) {', '.join(map(repr, extra))}; expected 'units'")
-    given = design.get("units")
-    if not isinstance(given, Mapping):
-        raise ValueError(
-            "a design must be {'units': {link_name: units}}; "
-            f"'units' is {'missing' if given is None else type(given).__name__}"
-        )
+    given = design_member(design, "units", "{link_name: units}")
     index = {link.name: i for i, link in enumerate(instance.ip_links)}
     units: list[int | None] = [None] * len(instance.ip_links)
     malformed: list[str] = []

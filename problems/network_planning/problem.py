@@ -45,10 +45,6 @@ class NetworkPlanningProblem(Problem[NetworkPlanningInstance]):
     instance_schema: ClassVar[type[BaseModel]] = NetworkPlanningInstance
     objective_is_linear: ClassVar[bool] = True
 
-    def __init__(self, instance: NetworkPlanningInstance) -> None:
-        _check_instance(instance)
-        super().__init__(instance)
-
     @classmethod
     def check_instance(cls, instance: NetworkPlanningInstance) -> None:
         _check_instance(instance)
