@@ -29,7 +29,7 @@ Rows are built from linear expressions directly with Pyomo's garbage collector p
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import pyomo.environ as pyo
@@ -39,7 +39,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from designsvc.core.types import JsonDict
 from problems.network_planning.evaluate import parse_design
-from problems.network_planning.scenarios import scenarios
+from problems.network_planning.scenarios import scenarios as all_scenarios
 from problems.network_planning.schema import NetworkPlanningInstance
 
 __all__ = ["build_model", "encode_design", "extract_design", "resolve_fixed", "unit_bounds"]
@@ -92,9 +92,30 @@ def resolve_fixed(instance: NetworkPlanningInstance, fixed: Mapping[str, Any] | 
     return bounds
 
 
-def build_model(instance: NetworkPlanningInstance, fixed: Mapping[str, Any] | None = None) -> pyo.ConcreteModel:
-    """A fresh model of ``instance`` (see the module docstring for its components)."""
+def build_model(
+    instance: NetworkPlanningInstance,
+    fixed: Mapping[str, Any] | None = None,
+    *,
+    scenarios: Sequence[int] | None = None,
+) -> pyo.ConcreteModel:
+    """A fresh model of ``instance`` (see the module docstring for its components).
+
+    ``scenarios`` restricts the flow, balance and capacity rows to those scenario positions
+    (indices into :func:`~problems.network_planning.scenarios.scenarios`; 0 is the
+    no-failure scenario); ``None`` keeps every scenario. A restricted model is a relaxation
+    of the full one (used by the ``ilp-heur`` baseline). Raises ``ValueError`` for an index
+    out of range.
+    """
     bounds = resolve_fixed(instance, fixed)
+    every = all_scenarios(instance)
+    if scenarios is None:
+        chosen = set(range(len(every)))
+    else:
+        chosen = set()
+        for s in scenarios:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < len(every):
+                raise ValueError(f"scenario index {s!r} is out of range [0, {len(every)})")
+            chosen.add(s)
     links = instance.ip_links
     num_links = len(links)
     router_index = {r.name: v for v, r in enumerate(instance.routers)}
@@ -105,7 +126,9 @@ def build_model(instance: NetworkPlanningInstance, fixed: Mapping[str, Any] | No
     flow_index: list[tuple[int, int, int, int]] = []
     balance_rows: list[tuple[tuple[int, int, int], list[int], list[float], float]] = []
     capacity_rows: list[tuple[tuple[int, int, int], list[int]]] = []
-    for s, scenario in enumerate(scenarios(instance)):
+    for s, scenario in enumerate(every):
+        if s not in chosen:
+            continue
         supply: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         for k in scenario.demands:
             o, t, gbps = demand_ends[k]

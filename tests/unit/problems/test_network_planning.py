@@ -14,7 +14,7 @@ from designsvc.core.errors import SpecError
 from designsvc.core.plugins import SOLVERS
 from designsvc.core.types import JsonDict, SolverConfig, Termination
 from problems.network_planning import NetworkPlanningInstance, NetworkPlanningProblem
-from problems.network_planning.baselines import greedy_shortfall
+from problems.network_planning.baselines import greedy_shortfall, ilp_heur
 from problems.network_planning.generate import BUILTIN_INSTANCES, generate
 from problems.network_planning.model import build_model, encode_design, extract_design
 from problems.network_planning.schema import MAX_FLOW_VARIABLES
@@ -350,3 +350,46 @@ def test_ilp_and_verifier_agree_on_small_random_instances(seed: int) -> None:
         if units[link.name] > max(link.existing_units, link.min_units):
             units[link.name] -= 1
             assert not verify(instance, units).feasible
+
+
+# --- ilp-heur ------------------------------------------------------------------------------
+
+
+def model_size(model: pyo.ConcreteModel) -> tuple[int, int]:
+    return model.nvariables(), model.nconstraints()
+
+
+def test_restricted_model_sizes() -> None:
+    instance = BUILTIN_INSTANCES["mesh-8"]()
+    full = model_size(build_model(instance))
+    assert model_size(build_model(instance, scenarios=None)) == full
+    every = list(range(len(instance.failure_scenarios) + 1))
+    assert model_size(build_model(instance, scenarios=every)) == full
+    variables, constraints = model_size(build_model(instance, scenarios=[0]))
+    assert constraints < full[1]
+    assert variables < full[0]
+    for bad in (-1, len(every), True):
+        with pytest.raises(ValueError, match="out of range"):
+            build_model(instance, scenarios=[bad])
+
+
+def test_ilp_heur_is_feasible_between_the_optimum_and_greedy(
+    solved: dict[str, tuple[NetworkPlanningInstance, JsonDict, float]],
+) -> None:
+    assert "ilp-heur" in NetworkPlanningProblem(solved["ring-5"][0]).baselines()
+    for name, (instance, _, optimum) in solved.items():
+        problem = NetworkPlanningProblem(instance)
+        evaluation = problem.evaluate(ilp_heur(instance, 0))
+        assert evaluation.feasible, (name, evaluation.violations[:3])
+        assert evaluation.objective >= optimum - 1e-6, name
+        if name in ("mesh-8", "mesh-12"):
+            greedy = problem.evaluate(greedy_shortfall(instance, 0))
+            assert evaluation.objective <= greedy.objective + 1e-6, name
+
+
+def test_ilp_heur_escapes_the_lease_trap() -> None:
+    instance = tiny()
+    _, optimum = solve(instance)
+    evaluation = NetworkPlanningProblem(instance).evaluate(ilp_heur(instance, 0))
+    assert evaluation.feasible, evaluation.violations[:3]
+    assert evaluation.objective >= optimum - 1e-6
