@@ -124,8 +124,28 @@ class LocalExecutor(Executor):
         with self._lock:
             return len(self._pending)
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the pool's live worker processes."""
+        with self._lock:
+            processes = list(getattr(self._pool, "_processes", None) or {})
+        return [int(pid) for pid in processes]
+
     def shutdown(self, *, wait: bool = True) -> None:
+        """Stop the pool. With ``wait``, running jobs finish first. Without it, the worker
+        processes are terminated: a pool left to wind down alone keeps a worker that is in
+        the middle of a solve alive after this process exits (seen: orphaned workers after
+        ``designsvc serve`` got SIGTERM); their jobs stay running in the store and start a
+        new attempt when the service starts again (``recover_jobs``)."""
         with self._lock:
             self._closed = True
             pool = self._pool
+        # ProcessPoolExecutor has no public way to stop its workers before Python 3.14
+        # (terminate_workers); its process table is the documented-by-source way in.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=wait, cancel_futures=not wait)
+        if not wait:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(timeout=10)
