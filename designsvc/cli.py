@@ -38,7 +38,7 @@ from designsvc.nativeio import captured_native_output
 if TYPE_CHECKING:
     from designsvc.client import Client
     from designsvc.services.pipeline import EventCallback, JobOutput
-    from designsvc.services.validation import ResolvedJob
+    from designsvc.services.validation import AnyJob
 
 __all__ = ["app", "main"]
 
@@ -127,12 +127,12 @@ def solve(
         raise typer.Exit(1)
 
 
-def _run_interruptible(job: ResolvedJob, on_event: EventCallback, terminal: TextIO) -> JobOutput:
+def _run_interruptible(job: AnyJob, on_event: EventCallback, terminal: TextIO) -> JobOutput:
     """Run the job in a thread while the main thread waits, so Ctrl-C is seen at once (a
     solver's C code does not return to Python until it ends): the first Ctrl-C cancels
     through the solver's interrupt and keeps the best design so far; a second one aborts."""
     from designsvc.core.cancel import CancelToken
-    from designsvc.services.pipeline import run_resolved
+    from designsvc.services.pipeline import run_any
 
     token = CancelToken()
     outcome: dict[str, Any] = {}
@@ -140,7 +140,7 @@ def _run_interruptible(job: ResolvedJob, on_event: EventCallback, terminal: Text
 
     def work() -> None:
         try:
-            outcome["output"] = run_resolved(job, on_event=on_event, cancel_token=token)
+            outcome["output"] = run_any(job, on_event=on_event, cancel_token=token)
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
         finally:
@@ -225,7 +225,11 @@ def summarize(result: JsonDict, artifacts_dir: Path | None = None) -> str:
         lines.append(f"note       {note}")
     if result.get("proposer"):
         p = result["proposer"]
-        lines.append(f"proposer   {p['name']}: {p['asked']} round(s)")
+        rounds = "; ".join(str(r.get("label")) for r in p.get("rounds", []) if r.get("label"))
+        lines.append(f"proposer   {p['name']}: {p['asked']} round(s)" + (f" ({rounds})" if rounds else ""))
+        fingerprint = (result.get("provenance") or {}).get("checkpoint_sha256")
+        if fingerprint:
+            lines.append(f"checkpoint sha256 {fingerprint}")
     for row in result.get("comparison") or []:
         better = "-" if row["improvement"] is None else f"{100 * row['improvement']:+.2f}% better"
         lines.append(
@@ -238,6 +242,100 @@ def summarize(result: JsonDict, artifacts_dir: Path | None = None) -> str:
     if names:
         where = f"written to {artifacts_dir}" if artifacts_dir else "use --artifacts DIR to write them"
         lines.append(f"artifacts  {', '.join(names)} ({where})")
+    return "\n".join(lines)
+
+
+@app.command()
+def train(
+    name: Annotated[str, typer.Argument(metavar="TRAINER", help="trainer name, e.g. neuroplan")],
+    instances: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--instance",
+            "-i",
+            help="a training instance: builtin:NAME, generate:seed=N,nodes=N,... or an instance file (JSON/YAML)",
+        ),
+    ] = None,
+    options: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="trainer option KEY=VALUE (VALUE as JSON, else text)")
+    ] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="wall seconds for the whole training")] = 3600.0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the training")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="checkpoint file (default: out/TRAINER.pt)")] = None,
+    artifacts: Annotated[Path | None, typer.Option("--artifacts", help="write the other artifacts here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print exactly the result document")] = False,
+) -> None:
+    """Train a learned proposer here, with no server, as the training job a worker would run
+    (submit the same spec with `designsvc submit` to run it on the gpu queue). A progress bar
+    on stderr; the checkpoint goes to --out; the result document's summary on stdout."""
+    from designsvc.core.plugins import TRAINERS
+    from designsvc.progress import TrainProgress
+    from designsvc.services.validation import resolve_training
+
+    try:
+        trainer_cls = TRAINERS.load(name)
+    except UnknownNameError as exc:
+        _fail(str(exc))
+    if not instances:
+        _fail("give at least one --instance (builtin:NAME, generate:..., or an instance file)")
+    items: list[Any] = [ref if ":" in ref and not Path(ref).is_file() else load_document(ref) for ref in instances]
+    parsed: JsonDict = {}
+    for item in options or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            _fail(f"--option {item!r}: expected KEY=VALUE")
+        try:
+            parsed[key] = json.loads(text)
+        except json.JSONDecodeError:
+            parsed[key] = text
+    document: JsonDict = {
+        "train": {"name": name, "options": parsed},
+        "problem": trainer_cls.problem,
+        "instances": items,
+        "limits": {"time_limit_s": time_limit, "seed": seed},
+        "tags": ["cli"],
+    }
+    try:
+        with captured_native_output() as terminal:
+            job = resolve_training(document)
+            total = int(parsed.get("iterations", 40)) if isinstance(parsed.get("iterations", 40), int) else 40
+            with TrainProgress(total, stream=terminal, enabled=terminal.isatty()) as bar:
+                output = _run_interruptible(job, bar.on_event, terminal)
+    except SpecError as exc:
+        _spec_error(exc)
+    result = output.result
+    target = out or Path("out") / f"{name}.pt"
+    for artifact in output.artifacts:
+        if result.get("checkpoint", {}).get("artifact") == artifact.name:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(artifact.data)
+        elif artifacts is not None:
+            artifacts.mkdir(parents=True, exist_ok=True)
+            (artifacts / artifact.name).write_bytes(artifact.data)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(_training_summary(result, target))
+    if result["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _training_summary(result: JsonDict, target: Path) -> str:
+    if result["status"] == "failed":
+        error = result.get("error") or {}
+        return f"training failed: {error.get('type')}: {error.get('message')}"
+    metrics = result.get("metrics", {})
+    lines = [
+        f"training {result['status']}: {metrics.get('iterations')} iterations, {metrics.get('steps')} steps, "
+        f"{_fmt(metrics.get('train_s'), 3)} s on {metrics.get('device')}",
+        f"checkpoint {target} sha256 {result['checkpoint']['sha256']}",
+        "greedy policy per instance (return before -> after, added cost before -> after, feasible after):",
+    ]
+    for first, last in zip(metrics.get("before", []), metrics.get("after", []), strict=False):
+        lines.append(
+            f"  {first['instance']}: {_fmt(first['return'], 4)} -> {_fmt(last['return'], 4)}, "
+            f"{_fmt(first['cost'])} -> {_fmt(last['cost'])}, {last['feasible']}"
+        )
     return "\n".join(lines)
 
 
@@ -277,7 +375,13 @@ def example(kind: Annotated[str, typer.Argument(help="problem kind, e.g. assignm
     typer.echo(json.dumps(problem_cls.example_spec(), indent=2))
 
 
-_FORMAT_OF_SUFFIX = {".graphml": "graphml", ".xml": "graphml", ".txt": "sndlib", ".xlsx": "neuroplan"}
+_FORMAT_OF_SUFFIX = {
+    ".graphml": "graphml",
+    ".xml": "graphml",
+    ".txt": "sndlib",
+    ".sndlib": "sndlib",
+    ".xlsx": "neuroplan",
+}
 
 
 @app.command("import-topology")
@@ -289,8 +393,18 @@ def import_topology(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="seed of what the file lacks (traffic)")] = 0,
     problem: Annotated[str, typer.Option("--problem", help="problem kind")] = "network-planning",
+    max_demands: Annotated[
+        int | None, typer.Option("--max-demands", min=1, help="keep at most N demands (the importer says which)")
+    ] = None,
+    max_scenarios: Annotated[
+        int | None, typer.Option("--max-scenarios", min=0, help="keep at most N failure scenarios")
+    ] = None,
 ) -> None:
-    """Import a network topology into a ready-to-run spec, printed on stdout (> SPEC)."""
+    """Import a network topology into a ready-to-run spec, printed on stdout (> SPEC).
+
+    Formats: graphml (Internet Topology Zoo), sndlib (SNDlib native text), neuroplan
+    (NeuroPlan .xlsx workbook). --max-demands and --max-scenarios keep big networks within
+    the model's size limit."""
     from designsvc.core.plugins import PROBLEMS, resolve_problem_id
 
     try:
@@ -307,12 +421,14 @@ def import_topology(
     if not path.is_file():
         _fail(f"cannot read {path}: no such file")
     try:
-        data = importers[fmt](path, seed)
+        caps = {"max_demands": max_demands, "max_scenarios": max_scenarios}
+        data = importers[fmt](path, seed, **{k: v for k, v in caps.items() if v is not None})
         problem_cls.parse_instance(data)
     except SpecError as exc:
         _spec_error(exc.prefixed("/instance"))
     except (ValueError, OSError) as exc:
-        _fail(f"{path}: {exc}")
+        # Importers name the file themselves ("net.txt: line 3: ..."): say it once, in full.
+        _fail(f"{path}: {str(exc).removeprefix(f'{path.name}: ')}")
     spec = {k: v for k, v in problem_cls.example_spec().items() if k not in ("instance", "instance_ref")}
     spec["instance"] = data
     spec["tags"] = sorted({*spec.get("tags", []), f"imported:{path.stem}"} - {"example"})

@@ -14,7 +14,7 @@ from designsvc.core.types import JsonDict
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-__all__ = ["SolveProgress"]
+__all__ = ["SolveProgress", "TrainProgress"]
 
 
 class SolveProgress:
@@ -96,3 +96,55 @@ class SolveProgress:
 
 def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+class TrainProgress:
+    """A progress bar for CLI training runs, on stderr: PPO iterations done of the total,
+    with the latest mean episode return and feasible rate. Disabled, it does nothing."""
+
+    def __init__(self, iterations: int, *, stream: TextIO | None = None, enabled: bool = True) -> None:
+        self.iterations = iterations
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self._progress: object | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> TrainProgress:
+        if not self.enabled:
+            return self
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn("train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("return {task.fields[ret]}  feasible {task.fields[feasible]}"),
+            console=Console(file=self.stream),
+        )
+        progress.start()
+        self._task = progress.add_task("train", total=self.iterations, ret="-", feasible="-")
+        self._progress = progress
+        return self
+
+    def on_event(self, event: JsonDict) -> None:
+        from rich.progress import Progress
+
+        if not isinstance(self._progress, Progress) or self._task is None or event.get("type") != "progress":
+            return
+        rate = event.get("feasible_rate")
+        self._progress.update(
+            self._task,
+            completed=int(event.get("iteration", 0)),
+            ret=_fmt(event.get("mean_return")),
+            feasible="-" if rate is None else f"{100 * float(rate):.0f}%",  # type: ignore[arg-type]
+        )
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        from rich.progress import Progress
+
+        if isinstance(self._progress, Progress):
+            self._progress.stop()

@@ -1,4 +1,4 @@
-"""The three registries and the built-in plug-ins.
+"""The registries and the built-in plug-ins.
 
 Built-ins are registered here as lazy ``module:Class`` strings (importing this module loads
 no backend); third-party packages add theirs through entry points, e.g. in pyproject.toml::
@@ -17,8 +17,9 @@ from designsvc.core.problem import Problem
 from designsvc.core.proposer import Proposer
 from designsvc.core.registry import Registry
 from designsvc.core.solver import Solver
+from designsvc.core.trainer import Trainer
 
-__all__ = ["PROBLEMS", "PROPOSERS", "SOLVERS", "resolve_problem_id"]
+__all__ = ["PROBLEMS", "PROPOSERS", "SOLVERS", "TRAINERS", "resolve_problem_id"]
 
 PROBLEMS: Registry[Problem[Any]] = Registry(
     what="problem kind",
@@ -41,6 +42,13 @@ PROPOSERS: Registry[Proposer] = Registry(
     name_pattern=r"[a-z][a-z0-9-]*",
     name_of=lambda cls: cls.name,
 )
+TRAINERS: Registry[Trainer] = Registry(
+    what="trainer",
+    group="designsvc.trainers",
+    base=Trainer,
+    name_pattern=r"[a-z][a-z0-9-]*",
+    name_of=lambda cls: cls.name,
+)
 
 PROBLEMS.register("assignment@1", "problems.assignment.problem:AssignmentProblem")
 PROBLEMS.register("network-planning@1", "problems.network_planning.problem:NetworkPlanningProblem")
@@ -50,6 +58,9 @@ SOLVERS.register("cpsat", "solvers.cpsat:CpSatSolver")
 SOLVERS.register("scip", "solvers.scip:ScipSolver")
 
 PROPOSERS.register("baseline-start", "surrogates.baseline_start:BaselineStartProposer")
+PROPOSERS.register("neuroplan", "surrogates.neuroplan.proposer:NeuroPlanProposer")
+
+TRAINERS.register("neuroplan", "surrogates.neuroplan.trainer:NeuroPlanTrainer")
 
 _VERSIONED = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)(@(?P<version>[1-9][0-9]*))?$")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import pyomo.environ as pyo
 from pydantic import BaseModel, ValidationError
@@ -25,10 +25,23 @@ InstanceT = TypeVar("InstanceT", bound=BaseModel)
 Baseline = Callable[[int], JsonDict]
 """A named heuristic: takes a seed, returns a design (which may be infeasible)."""
 
-Importer = Callable[[Path, int], JsonDict]
-"""Reads a file a user brings (a topology, a workbook) and a seed for whatever the file
-lacks and must be generated (traffic, say); returns instance data (JSON) for the kind's
-schema. Raises ValueError naming the file and the element at fault."""
+
+class Importer(Protocol):
+    """Reads a file a user brings (a topology, a workbook) and a seed for whatever the file
+    lacks and must be generated (traffic, say); returns instance data (JSON) for the kind's
+    schema. Raises ValueError naming the file and the element at fault.
+
+    The keyword-only caps bound what the instance gets, to keep big files within a model's
+    size (``designsvc import-topology --max-demands/--max-scenarios``): ``max_demands``
+    (at least 1) the number of demands, ``max_scenarios`` (at least 0) the number of
+    failure scenarios; ``None`` means no cap. Each importer documents which demands and
+    scenarios it keeps, and ignores a cap that means nothing for its kind. Callers pass
+    the caps by keyword and only when they are set, so a plain ``(path, seed)`` function
+    still works as an importer at run time when no cap is asked for."""
+
+    def __call__(
+        self, path: Path, seed: int, /, *, max_demands: int | None = None, max_scenarios: int | None = None
+    ) -> JsonDict: ...
 
 
 def spec_error_from_validation(exc: ValidationError, prefix: str = "") -> SpecError:
@@ -147,3 +160,11 @@ class Problem(ABC, Generic[InstanceT]):
     def render(self, design: JsonDict) -> list[Artifact]:
         """Pictures and files of a design (PNG, SVG, ...); none by default."""
         return []
+
+    def environment(self, **options: Any) -> Any:
+        """A reinforcement-learning environment over this instance (a ``gymnasium.Env``
+        that builds a design step by step), for learned proposers such as ``neuroplan``.
+        Its observation and action contract is the kind's to document. Kinds without one
+        raise NotImplementedError (the default)."""
+        del options
+        raise NotImplementedError(f"{self.id()} offers no reinforcement-learning environment")

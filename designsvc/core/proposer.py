@@ -46,6 +46,10 @@ class Proposer(ABC):
 
     name: ClassVar[str]
     title: ClassVar[str] = ""
+    problems: ClassVar[frozenset[str] | None] = None
+    """The problem kind ids this proposer works on; None for any kind."""
+    queue: ClassVar[str] = "cpu"
+    """The executor queue of jobs using it (``gpu`` for neural proposers)."""
 
     def __init__(self, problem: Problem[Any], *, seed: int = 0, options: Mapping[str, Any] | None = None) -> None:
         self.problem = problem
@@ -78,6 +82,11 @@ class Proposer(ABC):
             }
         )
         self._tell(proposal, feedback)
+
+    def fingerprint(self) -> str | None:
+        """The SHA-256 of the model or checkpoint this proposer used (for provenance), or
+        None when it uses none."""
+        return None
 
     def stats(self) -> JsonDict:
         """What the proposer did, for the result document."""

@@ -15,7 +15,7 @@ from designsvc.core.errors import SpecError
 from designsvc.core.problem import spec_error_from_validation
 from designsvc.core.types import JsonDict, SolverConfig
 
-__all__ = ["JobSpec", "LimitsSpec", "PluginSpec", "parse_spec"]
+__all__ = ["JobSpec", "LimitsSpec", "PluginSpec", "TrainSpec", "is_training", "parse_spec", "parse_train_spec"]
 
 
 class _Strict(BaseModel):
@@ -76,6 +76,34 @@ class JobSpec(_Strict):
         if (self.instance is None) == (self.instance_ref is None):
             raise ValueError("give exactly one of 'instance' and 'instance_ref'")
         return self
+
+
+class TrainSpec(_Strict):
+    """A training job: the trainer (registry name and options), the problem kind it trains
+    for, the training instances (each a reference such as ``builtin:mesh-8`` or
+    ``generate:seed=3,nodes=10``, or inline instance data), limits (``time_limit_s`` bounds
+    the training's wall time, ``seed`` seeds it, ``threads`` caps CPU threads) and tags."""
+
+    train: PluginSpec
+    problem: str = Field(min_length=1, description="problem kind id, e.g. 'network-planning@1'")
+    instances: list[str | dict[str, Any]] = Field(min_length=1, max_length=1000)
+    limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec(time_limit_s=3600.0))
+    tags: list[str] = Field(default_factory=list, max_length=64)
+
+
+def is_training(data: Any) -> bool:
+    """Whether a spec document asks for a training job (it has a ``train`` member)."""
+    return isinstance(data, dict) and "train" in data
+
+
+def parse_train_spec(data: Any) -> TrainSpec:
+    """Validate a training spec document (already parsed from JSON or YAML)."""
+    if not isinstance(data, dict):
+        raise SpecError.at("", f"a spec must be a JSON object, got {type(data).__name__}")
+    try:
+        return TrainSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error_from_validation(exc) from exc
 
 
 def parse_spec(data: Any) -> JobSpec:

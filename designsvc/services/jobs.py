@@ -22,8 +22,8 @@ from designsvc.core.cancel import CancelToken
 from designsvc.core.errors import JobNotFoundError, SpecError, StoreError, TransitionConflictError
 from designsvc.core.jobs import Executor, JobRecord, JobStatus, JobStore
 from designsvc.core.types import JsonDict
-from designsvc.services.pipeline import run_resolved
-from designsvc.services.validation import ResolvedJob, resolve_spec
+from designsvc.services.pipeline import run_any
+from designsvc.services.validation import AnyJob, ResolvedTraining, resolve_any
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -60,10 +60,13 @@ def prepare_worker_process() -> None:
             os.nice(niceness)
 
 
-def queue_for(job: ResolvedJob) -> str:
-    """The executor queue of a job: ``gpu`` when its proposer asks for one, else ``cpu``."""
+def queue_for(job: AnyJob) -> str:
+    """The executor queue of a job: a training job's trainer's queue (``gpu``); a solve
+    job's proposer's queue (``gpu`` for neural proposers); else ``cpu``."""
+    if isinstance(job, ResolvedTraining):
+        return job.trainer_cls.queue
     if job.proposer_cls is not None:
-        return str(getattr(job.proposer_cls, "queue", "cpu"))
+        return job.proposer_cls.queue
     return "cpu"
 
 
@@ -75,13 +78,14 @@ def submit_job(
     idempotency_key: str | None = None,
     batch_id: str | None = None,
 ) -> tuple[JobRecord, bool]:
-    """Validate ``spec``, store it as a queued job and hand it to ``executor``.
+    """Validate ``spec`` (a solve or a training spec), store it as a queued job and hand it
+    to ``executor``.
 
     Returns the job and whether it was created (False: the idempotency key named an existing
     job with the same spec, which is not submitted again). Raises SpecError before storing
     anything, and IdempotencyConflictError for a key reused with another spec.
     """
-    job = resolve_spec(spec)
+    job = resolve_any(spec)
     record, created = store.create_job(
         spec=job.spec.model_dump(mode="json", exclude_none=True),
         problem=job.problem_id,
@@ -209,8 +213,8 @@ def _run(store: JobStore, record: JobRecord, token: CancelToken) -> JobRecord:
     job_id = record.id
     ended = {JobStatus.RUNNING, JobStatus.CANCELING}
     try:
-        job = resolve_spec(record.spec)
-        output = run_resolved(job, job_id=job_id, on_event=_event_recorder(store, job_id), cancel_token=token)
+        job = resolve_any(record.spec)
+        output = run_any(job, job_id=job_id, on_event=_event_recorder(store, job_id), cancel_token=token)
     except SpecError as exc:
         error: JsonDict = {
             "type": "SpecError",
@@ -243,8 +247,7 @@ def recover_jobs(store: JobStore, executor: Executor) -> list[str]:
             page = store.list_jobs(status=status, cursor=cursor, limit=500)
             for record in page.items:
                 try:
-                    job = resolve_spec(record.spec)
-                    queue = queue_for(job)
+                    queue = queue_for(resolve_any(record.spec))
                 except (SpecError, JobNotFoundError):
                     queue = "cpu"
                 executor.submit(record.id, queue=queue)

@@ -5,6 +5,12 @@ result document of DESIGN.md section 4 (JSON-ready) and the artifacts' bytes; wh
 with them (print, store, serve) is the caller's. Events go to ``on_event`` as JSON dicts:
 ``{"type": "stage", "stage": ...}`` and ``{"type": "progress", "elapsed_s", "incumbent",
 "bound", "gap"}``.
+
+``design_source`` in the result says where the design came from: ``solver`` (always, except
+when a round's solver ended without any design while its proposal carried a warm-start
+design that the problem's true evaluator finds feasible: then that design is the round's,
+``design_source`` is ``proposal``, the solution status ``feasible`` and the objective the
+evaluator's).
 """
 
 from __future__ import annotations
@@ -34,9 +40,9 @@ from designsvc.core.types import (
     SolveResult,
     Termination,
 )
-from designsvc.services.validation import ResolvedJob, resolve_spec
+from designsvc.services.validation import AnyJob, ResolvedJob, ResolvedTraining, resolve_spec
 
-__all__ = ["EventCallback", "JobOutput", "run_job", "run_resolved"]
+__all__ = ["EventCallback", "JobOutput", "run_any", "run_job", "run_resolved", "run_training"]
 
 EventCallback = Callable[[JsonDict], None]
 
@@ -55,6 +61,7 @@ class _Round:
     solve: SolveResult
     design: JsonDict | None
     evaluation: Evaluation | None
+    source: str = "solver"
 
 
 def run_job(
@@ -134,13 +141,23 @@ def run_resolved(
             )
             timings["solve_s"] += time.perf_counter() - t
             design = evaluation = None
+            source = "solver"
             if solved.has_solution:
                 emit({"type": "stage", "stage": "evaluate", "round": len(rounds)})
                 t = time.perf_counter()
                 design = job.problem.extract_design(model)
                 evaluation = job.problem.evaluate(design)
                 timings["evaluate_s"] += time.perf_counter() - t
-            rounds.append(_Round(proposal.label, solved, design, evaluation))
+            elif proposal.warm_start is not None:
+                # The solver found nothing in time (a model too big for the budget): the
+                # proposal's own design stands if the true evaluator finds it feasible.
+                emit({"type": "stage", "stage": "evaluate", "round": len(rounds)})
+                t = time.perf_counter()
+                start_eval = job.problem.evaluate(proposal.warm_start)
+                timings["evaluate_s"] += time.perf_counter() - t
+                if start_eval.feasible:
+                    design, evaluation, source = proposal.warm_start, start_eval, "proposal"
+            rounds.append(_Round(proposal.label, solved, design, evaluation, source))
             if proposer is None:
                 break
             t = time.perf_counter()
@@ -176,6 +193,80 @@ def run_resolved(
     result["artifacts"] = [_describe(a) for a in artifacts]
     result["timings"] = {**timings, "total_s": time.perf_counter() - t_start}
     result["provenance"] = _provenance(job, started_at)
+    if proposer is not None and proposer.fingerprint() is not None:
+        result["provenance"]["checkpoint_sha256"] = proposer.fingerprint()
+    emit({"type": "stage", "stage": "done", "status": result["status"]})
+    return JobOutput(result, artifacts)
+
+
+def run_any(
+    job: AnyJob,
+    *,
+    job_id: str | None = None,
+    on_event: EventCallback | None = None,
+    cancel_token: CancelToken | None = None,
+) -> JobOutput:
+    """:func:`run_training` or :func:`run_resolved`, by the kind of job."""
+    if isinstance(job, ResolvedTraining):
+        return run_training(job, job_id=job_id, on_event=on_event, cancel_token=cancel_token)
+    return run_resolved(job, job_id=job_id, on_event=on_event, cancel_token=cancel_token)
+
+
+def run_training(
+    job: ResolvedTraining,
+    *,
+    job_id: str | None = None,
+    on_event: EventCallback | None = None,
+    cancel_token: CancelToken | None = None,
+) -> JobOutput:
+    """Run a validated training job: the trainer's checkpoint becomes an artifact and the
+    result document says ``kind: "training"``, with ``checkpoint`` {artifact, sha256},
+    ``metrics``, ``timings`` and ``provenance``. A trainer failure is a failed job; a cancel
+    keeps the model trained so far (status ``canceled``)."""
+    emit = on_event or (lambda event: None)
+    token = cancel_token or CancelToken()
+    spec = job.spec
+    started_at = datetime.now(UTC)
+    t_start = time.perf_counter()
+    result: JsonDict = {
+        "id": job_id or new_id(),
+        "kind": "training",
+        "problem": job.problem_id,
+        "spec": spec.model_dump(mode="json", exclude_none=True),
+        "trainer": job.trainer_cls.name,
+        "error": None,
+    }
+    provenance: JsonDict = {
+        "designsvc": __version__,
+        "python": platform.python_version(),
+        "packages": {name: _package_version(name) for name in ("torch", "numpy", "gymnasium")},
+        "seed": spec.limits.seed,
+        "spec_sha256": hashlib.sha256(json.dumps(result["spec"], sort_keys=True).encode()).hexdigest(),
+        "started_at": started_at.isoformat().replace("+00:00", "Z"),
+    }
+    emit({"type": "stage", "stage": "train"})
+    try:
+        trained = job.trainer_cls().train(
+            job.problems,
+            options=spec.train.options,
+            seed=spec.limits.seed,
+            time_limit_s=spec.limits.time_limit_s,
+            on_event=emit,
+            cancel_token=token,
+        )
+    except Exception as exc:
+        result.update({"status": "failed", "error": {"type": type(exc).__name__, "message": str(exc)}})
+        result.update({"artifacts": [], "timings": {"total_s": time.perf_counter() - t_start}})
+        result["provenance"] = provenance
+        emit({"type": "stage", "stage": "failed", "error": result["error"]})
+        return JobOutput(result)
+    artifacts = [trained.checkpoint, *trained.artifacts]
+    result["status"] = "canceled" if token.cancelled else "succeeded"
+    result["checkpoint"] = {"artifact": trained.checkpoint.name, "sha256": trained.fingerprint}
+    result["metrics"] = trained.metrics
+    result["artifacts"] = [_describe(a) for a in artifacts]
+    result["timings"] = {"train_s": time.perf_counter() - t_start, "total_s": time.perf_counter() - t_start}
+    result["provenance"] = {**provenance, "checkpoint_sha256": trained.fingerprint}
     emit({"type": "stage", "stage": "done", "status": result["status"]})
     return JobOutput(result, artifacts)
 
@@ -209,10 +300,17 @@ def _outcome(best: _Round | None, token: CancelToken) -> JsonDict:
     else:
         status = "succeeded"
     summary = solve.to_json()
+    solution_status = solve.solution_status.value
+    objective = summary["objective"]
+    if best.source == "proposal" and best.evaluation is not None:
+        # The solver returned no design; the proposal's design, checked by the evaluator.
+        solution_status = SolutionStatus.FEASIBLE.value
+        objective = best.evaluation.objective
     return {
         "status": status,
-        "outcome": {"termination": solve.termination.value, "solution_status": solve.solution_status.value},
-        "objective": summary["objective"],
+        "outcome": {"termination": solve.termination.value, "solution_status": solution_status},
+        "design_source": best.source,
+        "objective": objective,
         "bound": summary["bound"],
         "gap": summary["gap"],
         "design": best.design,

@@ -13,14 +13,23 @@ from typing import Any
 
 from designsvc.core.errors import ModelNotSupportedError, RegistryError, SpecError, UnknownNameError
 from designsvc.core.modelinfo import model_size
-from designsvc.core.plugins import PROBLEMS, PROPOSERS, SOLVERS, resolve_problem_id
+from designsvc.core.plugins import PROBLEMS, PROPOSERS, SOLVERS, TRAINERS, resolve_problem_id
 from designsvc.core.problem import Problem
 from designsvc.core.proposer import Proposer
 from designsvc.core.solver import Solver
-from designsvc.core.spec import JobSpec, parse_spec
+from designsvc.core.spec import JobSpec, TrainSpec, is_training, parse_spec, parse_train_spec
+from designsvc.core.trainer import Trainer
 from designsvc.core.types import JsonDict
 
-__all__ = ["ResolvedJob", "resolve_spec", "validate_spec"]
+__all__ = [
+    "AnyJob",
+    "ResolvedJob",
+    "ResolvedTraining",
+    "resolve_any",
+    "resolve_spec",
+    "resolve_training",
+    "validate_spec",
+]
 
 _GENERATE = re.compile(r"^generate:(?P<args>[a-z_]+=-?\d+(,[a-z_]+=-?\d+)*)$")
 
@@ -37,17 +46,72 @@ class ResolvedJob:
     proposer_cls: type[Proposer] | None
 
 
-def resolve_spec(data: Any) -> ResolvedJob:
-    """Validate ``data`` (a parsed JSON/YAML document) completely; raise :class:`SpecError`."""
-    spec = parse_spec(data)
+@dataclass(frozen=True)
+class ResolvedTraining:
+    """A validated training spec: the problem objects of its instances (in order) and the
+    trainer class."""
+
+    spec: TrainSpec
+    problem_id: str
+    problems: list[Problem[Any]]
+    trainer_cls: type[Trainer]
+
+
+AnyJob = ResolvedJob | ResolvedTraining
+
+
+def resolve_any(data: Any) -> AnyJob:
+    """:func:`resolve_training` for a document with a ``train`` member, else
+    :func:`resolve_spec`."""
+    return resolve_training(data) if is_training(data) else resolve_spec(data)
+
+
+def _problem_class(name: str) -> tuple[str, type[Problem[Any]]]:
     try:
-        problem_id = resolve_problem_id(spec.problem)
-        problem_cls = PROBLEMS.load(problem_id)
+        problem_id = resolve_problem_id(name)
+        return problem_id, PROBLEMS.load(problem_id)
     except UnknownNameError as exc:
         raise SpecError.at("/problem", str(exc)) from exc
     except RegistryError as exc:
         raise SpecError.at("/problem", f"problem kind cannot be loaded: {exc}") from exc
-    problem = problem_cls(_instance(problem_cls, spec))
+
+
+def resolve_training(data: Any) -> ResolvedTraining:
+    """Validate a training spec completely (trainer, options, every instance); raise
+    :class:`SpecError` with pointers such as ``/instances/2``."""
+    spec = parse_train_spec(data)
+    problem_id, problem_cls = _problem_class(spec.problem)
+    try:
+        trainer_cls = TRAINERS.load(spec.train.name)
+    except UnknownNameError as exc:
+        raise SpecError.at("/train/name", str(exc)) from exc
+    except RegistryError as exc:
+        raise SpecError.at("/train/name", f"trainer cannot be loaded: {exc}") from exc
+    if trainer_cls.problem != problem_id:
+        raise SpecError.at("/problem", f"trainer {trainer_cls.name} trains for {trainer_cls.problem}, not {problem_id}")
+    _check_options(lambda: trainer_cls.check_options(spec.train.options), "/train/options")
+    problems = [
+        problem_cls(
+            _instance(
+                problem_cls,
+                item if isinstance(item, dict) else None,
+                item if isinstance(item, str) else None,
+                f"/instances/{k}",
+            )
+        )
+        for k, item in enumerate(spec.instances)
+    ]
+    return ResolvedTraining(spec, problem_id, problems, trainer_cls)
+
+
+def resolve_spec(data: Any) -> ResolvedJob:
+    """Validate ``data`` (a parsed JSON/YAML document) completely; raise :class:`SpecError`."""
+    spec = parse_spec(data)
+    problem_id, problem_cls = _problem_class(spec.problem)
+    if spec.instance is not None:
+        problem = problem_cls(_instance(problem_cls, spec.instance, None, "/instance"))
+    else:
+        problem = problem_cls(_instance(problem_cls, None, spec.instance_ref, "/instance_ref"))
 
     try:
         solver = SOLVERS.load(spec.solver.name)()
@@ -68,24 +132,31 @@ def resolve_spec(data: Any) -> ResolvedJob:
             raise SpecError.at("/proposer/name", str(exc)) from exc
         except RegistryError as exc:
             raise SpecError.at("/proposer/name", f"proposer cannot be loaded: {exc}") from exc
+        kinds = proposer_cls.problems
+        if kinds is not None and problem_id not in kinds:
+            raise SpecError.at(
+                "/proposer/name",
+                f"proposer {proposer_cls.name} works on {', '.join(sorted(kinds))}, not {problem_id}",
+            )
         options = spec.proposer.options
         _check_options(lambda: proposer_cls.check_options(options), "/proposer/options")  # type: ignore[union-attr]
     return ResolvedJob(spec, problem_id, problem, solver, proposer_cls)
 
 
-def _instance(problem_cls: type[Problem[Any]], spec: JobSpec) -> Any:
-    if spec.instance is not None:
+def _instance(problem_cls: type[Problem[Any]], inline: Any, ref: str | None, pointer: str) -> Any:
+    """The instance from inline data or a reference; errors point under ``pointer``."""
+    if inline is not None:
         try:
-            return problem_cls.parse_instance(spec.instance)
+            return problem_cls.parse_instance(inline)
         except SpecError as exc:
-            raise exc.prefixed("/instance") from exc
-    ref = spec.instance_ref or ""
+            raise exc.prefixed(pointer) from exc
+    ref = ref or ""
     if ref.startswith("builtin:"):
         builtins = problem_cls.builtin_instances()
         name = ref.removeprefix("builtin:")
         if name not in builtins:
             raise SpecError.at(
-                "/instance_ref",
+                pointer,
                 f"no builtin instance {name!r} for {problem_cls.id()}; known: {', '.join(sorted(builtins))}",
             )
         return builtins[name]()
@@ -96,12 +167,10 @@ def _instance(problem_cls: type[Problem[Any]], spec: JobSpec) -> Any:
         try:
             return problem_cls.generate(seed=seed, **kwargs)
         except SpecError as exc:
-            raise exc.prefixed("/instance_ref") from exc
+            raise exc.prefixed(pointer) from exc
         except (TypeError, ValueError) as exc:
-            raise SpecError.at("/instance_ref", f"cannot generate an instance: {exc}") from exc
-    raise SpecError.at(
-        "/instance_ref", f"unknown reference {ref!r}; use 'builtin:NAME' or 'generate:seed=N,SIZE=N,...'"
-    )
+            raise SpecError.at(pointer, f"cannot generate an instance: {exc}") from exc
+    raise SpecError.at(pointer, f"unknown reference {ref!r}; use 'builtin:NAME' or 'generate:seed=N,SIZE=N,...'")
 
 
 def _check_options(check: Any, pointer: str) -> None:

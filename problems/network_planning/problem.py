@@ -56,8 +56,13 @@ class NetworkPlanningProblem(Problem[NetworkPlanningInstance]):
     @classmethod
     def importers(cls) -> Mapping[str, Importer]:
         """``graphml``: Internet Topology Zoo files (fibers from geography, synthetic
-        traffic and failure scenarios; see :mod:`problems.network_planning.topologyzoo`)."""
-        return {"graphml": _import_graphml}
+        traffic and failure scenarios; see :mod:`problems.network_planning.topologyzoo`).
+        ``sndlib``: SNDlib native text files (traffic as given; costs, unit limits and
+        failure scenarios derived; see :mod:`problems.network_planning.sndlib`).
+        ``neuroplan``: NeuroPlan Excel workbooks (sheets Fibers, Leases, L3Nodes, L3Links,
+        Flows, Spofs; see :mod:`problems.network_planning.neuroplan_workbook`).
+        All honour ``max_demands`` and ``max_scenarios``."""
+        return {"graphml": _import_graphml, "sndlib": _import_sndlib, "neuroplan": _import_neuroplan}
 
     @classmethod
     def generate(cls, *, seed: int, **size: int) -> NetworkPlanningInstance:
@@ -105,8 +110,38 @@ class NetworkPlanningProblem(Problem[NetworkPlanningInstance]):
     def render(self, design: JsonDict) -> list[Artifact]:
         return _render.render(self.instance, design)
 
+    def environment(self, **options: Any) -> Any:
+        """The capacity-planning environment, see :mod:`problems.network_planning.env`
+        (``options`` are :class:`~problems.network_planning.env.PlanningEnv`'s keywords)."""
+        from problems.network_planning.env import PlanningEnv
 
-def _import_graphml(path: Path, seed: int) -> JsonDict:
+        return PlanningEnv(self.instance, **options)
+
+
+def _import_graphml(
+    path: Path, seed: int, /, *, max_demands: int | None = None, max_scenarios: int | None = None
+) -> JsonDict:
+    """The ``max_demands`` largest gravity-model pairs, the ``max_scenarios`` longest cuts."""
     from problems.network_planning.topologyzoo import import_graphml
 
-    return import_graphml(path, seed=seed)
+    return import_graphml(path, seed=seed, demand_pairs=max_demands, max_scenarios=max_scenarios)
+
+
+def _import_sndlib(
+    path: Path, seed: int, /, *, max_demands: int | None = None, max_scenarios: int | None = None
+) -> JsonDict:
+    """Nothing is random in an SNDlib import: ``seed`` is not used."""
+    from problems.network_planning.sndlib import import_sndlib
+
+    del seed
+    return import_sndlib(path, max_demands=max_demands, max_scenarios=max_scenarios)
+
+
+def _import_neuroplan(
+    path: Path, seed: int, /, *, max_demands: int | None = None, max_scenarios: int | None = None
+) -> JsonDict:
+    """Nothing is random in a workbook import: ``seed`` is not used."""
+    from problems.network_planning.neuroplan_workbook import import_workbook
+
+    del seed
+    return import_workbook(path, max_demands=max_demands, max_scenarios=max_scenarios)

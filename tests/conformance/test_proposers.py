@@ -10,7 +10,12 @@ import pytest
 from designsvc.core.plugins import PROBLEMS, PROPOSERS
 from designsvc.services.pipeline import run_job
 
-CASES = [(proposer, problem) for proposer in PROPOSERS.names() for problem in PROBLEMS.names()]
+CASES = [
+    (proposer, problem)
+    for proposer in PROPOSERS.names()
+    for problem in PROBLEMS.names()
+    if PROPOSERS.load(proposer).problems is None or problem in PROPOSERS.load(proposer).problems  # type: ignore[operator]
+]
 
 
 def _first_builtin(problem_id: str) -> str:
@@ -20,6 +25,8 @@ def _first_builtin(problem_id: str) -> str:
 def test_guard_proposers_are_registered() -> None:
     assert "baseline-start" in PROPOSERS.names()
     assert CASES
+    # Every proposer runs on at least one registered problem kind.
+    assert {proposer for proposer, _ in CASES} == set(PROPOSERS.names())
 
 
 @pytest.mark.parametrize(("proposer", "problem_id"), CASES)

@@ -234,7 +234,7 @@ def test_import_topology_writes_a_ready_spec(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     # Unknown format, missing file, and a kind that imports nothing: one-line errors, exit 2.
     for args, expected in [
-        (["import-topology", str(graphml), "--format", "neuroplan"], "cannot import the format 'neuroplan'"),
+        (["import-topology", str(graphml), "--format", "pajek"], "cannot import the format 'pajek'"),
         (["import-topology", str(tmp_path / "nope.graphml")], "no such file"),
         (["import-topology", str(graphml), "--problem", "assignment"], "imports: none"),
     ]:
@@ -242,3 +242,41 @@ def test_import_topology_writes_a_ready_spec(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert expected in proc.stderr
         assert proc.stdout == ""
+
+
+def test_train_writes_a_checkpoint_that_solve_uses(tmp_path: Path) -> None:
+    ckpt = tmp_path / "np.pt"
+    proc = run(
+        "train", "neuroplan", "-i", "builtin:ring-5", "-i", "generate:seed=3,nodes=6",
+        "-o", "iterations=2", "-o", "steps_per_iteration=32", "--out", str(ckpt), "--json",
+        "--artifacts", str(tmp_path / "art"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["kind"] == "training"
+    assert result["metrics"]["iterations"] == 2
+    import hashlib
+
+    assert hashlib.sha256(ckpt.read_bytes()).hexdigest() == result["checkpoint"]["sha256"]
+    assert (tmp_path / "art" / "neuroplan-training.png").is_file()
+    spec = json.loads(run("example", "network-planning@1").stdout)
+    spec["proposer"] = {"name": "neuroplan", "options": {"checkpoint": str(ckpt)}}
+    solved = run("solve", str(write(tmp_path, spec)), "--compare-baselines")
+    assert solved.returncode == 0, solved.stderr
+    assert f"checkpoint sha256 {result['checkpoint']['sha256']}" in solved.stdout
+    assert "greedy-shortfall" in solved.stdout
+
+
+def test_train_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    proc = run("train", "neuroplan")
+    assert proc.returncode == 2
+    assert "--instance" in proc.stderr
+    proc = run("train", "neuroplan", "-i", "builtin:nope")
+    assert proc.returncode == 2
+    assert "/instances/0" in proc.stderr
+    proc = run("train", "neuroplan", "-i", "builtin:ring-5", "-o", "iterations=-1")
+    assert proc.returncode == 2
+    assert "/train/options/iterations" in proc.stderr
+    proc = run("train", "nope", "-i", "builtin:ring-5")
+    assert proc.returncode == 2
+    assert "nope" in proc.stderr

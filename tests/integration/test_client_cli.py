@@ -270,3 +270,39 @@ def test_demo_runs_the_embedded_service_end_to_end(tmp_path: Path) -> None:
     for artifact in result["artifacts"]:
         assert (out / "assignment@1" / artifact["name"]).stat().st_size == artifact["size_bytes"]
     assert (tmp_path / "data" / "jobs.sqlite3").exists()  # the jobs were stored
+
+
+def test_a_training_job_through_the_service_stores_its_checkpoint(server: str, tmp_path: Path) -> None:
+    spec = {
+        "train": {"name": "neuroplan", "options": {"iterations": 2, "steps_per_iteration": 32}},
+        "problem": "network-planning@1",
+        "instances": ["builtin:ring-5", "generate:seed=2,nodes=6"],
+        "limits": {"time_limit_s": 300, "seed": 0},
+    }
+    proc = run("submit", str(write(tmp_path, spec)), url=server)
+    assert proc.returncode == 0, proc.stderr
+    job_id = proc.stdout.strip()
+    with Client(server) as client:
+        final = client.wait(job_id, timeout_s=300, poll_s=0.5)
+        assert final["status"] == "succeeded", final
+        result = client.result(job_id)
+        assert result["kind"] == "training"
+        data = client.artifact(job_id, result["checkpoint"]["artifact"])
+        import hashlib
+
+        assert hashlib.sha256(data).hexdigest() == result["checkpoint"]["sha256"]
+        progress = [e.data["data"] for e in client.events(job_id) if e.type == "progress"]
+        assert progress
+        assert {"mean_return", "feasible_rate", "iteration"} <= set(progress[-1])
+    # The downloaded checkpoint drives a solve job through the service.
+    ckpt = tmp_path / "np.pt"
+    ckpt.write_bytes(data)
+    solve = {
+        "problem": "network-planning@1",
+        "instance_ref": "builtin:mesh-8",
+        "proposer": {"name": "neuroplan", "options": {"checkpoint": str(ckpt)}},
+        "limits": {"time_limit_s": 60},
+    }
+    proc = run("submit", str(write(tmp_path, solve, "solve.json")), "--wait", url=server)
+    assert proc.returncode == 0, proc.stderr
+    assert result["checkpoint"]["sha256"] in proc.stdout

@@ -393,3 +393,21 @@ def test_ilp_heur_escapes_the_lease_trap() -> None:
     evaluation = NetworkPlanningProblem(instance).evaluate(ilp_heur(instance, 0))
     assert evaluation.feasible, evaluation.violations[:3]
     assert evaluation.objective >= optimum - 1e-6
+
+
+@pytest.mark.parametrize("name", ["tiny", "ring-5", "mesh-8"])
+def test_solvers_agree_on_small_instances(name: str) -> None:
+    """HiGHS and SCIP prove the same optimum; CP-SAT refuses the continuous flows clearly."""
+    from designsvc.core.errors import ModelNotSupportedError
+
+    instance = tiny() if name == "tiny" else BUILTIN_INSTANCES[name]()
+    optima = {}
+    for solver_name in ("highs", "scip"):
+        model = build_model(instance)
+        result = SOLVERS.load(solver_name)().solve(model, SolverConfig(time_limit_s=60, rel_gap=0.0))
+        assert result.termination is Termination.OPTIMAL, (solver_name, result.message)
+        assert verify(instance, extract_design(instance, model)["units"]).feasible
+        optima[solver_name] = result.objective
+    assert optima["scip"] == pytest.approx(optima["highs"], rel=1e-6)
+    with pytest.raises(ModelNotSupportedError, match="continuous"):
+        SOLVERS.load("cpsat")().check_model(build_model(instance))
