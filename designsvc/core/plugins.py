@@ -52,6 +52,7 @@ TRAINERS: Registry[Trainer] = Registry(
 
 PROBLEMS.register("assignment@1", "problems.assignment.problem:AssignmentProblem")
 PROBLEMS.register("network-planning@1", "problems.network_planning.problem:NetworkPlanningProblem")
+PROBLEMS.register("table-sharding@1", "problems.table_sharding.problem:TableShardingProblem")
 
 SOLVERS.register("highs", "solvers.highs:HighsSolver")
 SOLVERS.register("cpsat", "solvers.cpsat:CpSatSolver")
