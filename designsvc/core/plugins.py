@@ -60,8 +60,12 @@ SOLVERS.register("scip", "solvers.scip:ScipSolver")
 
 PROPOSERS.register("baseline-start", "surrogates.baseline_start:BaselineStartProposer")
 PROPOSERS.register("neuroplan", "surrogates.neuroplan.proposer:NeuroPlanProposer")
+PROPOSERS.register("surco-zero", "surrogates.surco.proposer:SurCoZeroProposer")
+PROPOSERS.register("surco-prior", "surrogates.surco.proposer:SurCoPriorProposer")
+PROPOSERS.register("surco-hybrid", "surrogates.surco.proposer:SurCoHybridProposer")
 
 TRAINERS.register("neuroplan", "surrogates.neuroplan.trainer:NeuroPlanTrainer")
+TRAINERS.register("surco-prior", "surrogates.surco.trainer:SurCoPriorTrainer")
 
 _VERSIONED = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)(@(?P<version>[1-9][0-9]*))?$")
 

@@ -16,6 +16,7 @@ import pyomo.environ as pyo
 from pydantic import BaseModel, ValidationError
 
 from designsvc.core.errors import FieldError, SpecError, pointer_from_path
+from designsvc.core.surrogate import SurrogateInterface
 from designsvc.core.types import Artifact, Evaluation, JsonDict
 
 __all__ = ["Baseline", "Importer", "Problem", "design_member", "spec_error_from_validation"]
@@ -168,3 +169,9 @@ class Problem(ABC, Generic[InstanceT]):
         raise NotImplementedError (the default)."""
         del options
         raise NotImplementedError(f"{self.id()} offers no reinforcement-learning environment")
+
+    def surrogate_interface(self) -> SurrogateInterface:
+        """The linear-surrogate view of this instance (:class:`SurrogateInterface`), for
+        SurCo-style proposers that learn the costs of a linear objective over the model's
+        feasible set. Kinds without one raise NotImplementedError (the default)."""
+        raise NotImplementedError(f"{self.id()} offers no linear-surrogate interface")

@@ -18,6 +18,7 @@ import pyomo.environ as pyo
 from pydantic import BaseModel, ValidationError
 
 from designsvc.core.problem import Baseline, Importer, Problem, spec_error_from_validation
+from designsvc.core.surrogate import SurrogateInterface
 from designsvc.core.types import Artifact, Evaluation, JsonDict
 from problems.table_sharding import baselines as _baselines
 from problems.table_sharding import evaluate as _evaluate
@@ -128,6 +129,13 @@ class TableShardingProblem(Problem[TableShardingInstance]):
 
     def render(self, design: JsonDict) -> list[Artifact]:
         return _render.render(self.instance, design, self.cost_model)
+
+    def surrogate_interface(self) -> SurrogateInterface:
+        """Tables x devices costs for SurCo-style proposers, with the true objective relaxed
+        to fractional plans; see :mod:`problems.table_sharding.surrogate`."""
+        from problems.table_sharding.surrogate import surrogate_interface
+
+        return surrogate_interface(self.instance, self.cost_model)
 
 
 def _import_csv(

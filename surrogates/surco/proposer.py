@@ -1,0 +1,321 @@
+"""The SurCo proposers: ``surco-zero``, ``surco-prior`` and ``surco-hybrid``.
+
+Each proposes linear costs ``c`` (tables x devices for ``table-sharding@1``) through the
+problem's linear-surrogate interface (:meth:`Problem.surrogate_interface`): the proposal's
+``fixed`` is ``costs_fixed(c)``, so the job's solver finalizes ``argmin <c, x>`` over the
+full feasible set, and every plan is the solver's.
+
+- ``surco-zero``: SurCo-zero (:mod:`surrogates.surco.zero`) from the problem's additive
+  costs with seeded symmetry-breaking noise; numpy only (queue ``cpu``).
+- ``surco-prior``: the costs the prior network of a checkpoint predicts from the
+  instance's features (:mod:`surrogates.surco.prior`); no inner solves. (The shipped
+  checkpoint is, by its training job's model selection, the network's position base
+  alone: see ``surrogates/surco/checkpoints/README.md`` for it and its measured numbers.)
+- ``surco-hybrid``: the prior's costs, then SurCo-zero steps from them.
+
+Rounds: the first proposal is the best costs found (for ``surco-prior``, the predicted
+ones), warm-started from the best plan the inner solves met. When the job's solve of those
+costs returns a plan worse than that one by the true evaluator (ties or a step time limit
+make the two solves differ), a second and final proposal installs the best costs snapped
+to that plan (:func:`~surrogates.surco.zero.snap_costs`: its unique argmin), so the job's
+answer is never worse than the best plan seen. The pipeline keeps the better round.
+
+Options (all optional; costs in normalized units, see :mod:`surrogates.surco.zero`):
+
+- zero steps (``surco-zero``, ``surco-hybrid``): ``steps`` (default 60 and 30),
+  ``learning_rate`` (0.1), ``method`` (``perturbed`` | ``blackbox`` | ``score``),
+  ``samples`` (4), ``sigma`` (0.5), ``blackbox_lambda`` (1.0), ``temperature`` (0.1),
+  ``solver`` (the registered solver of the inner solves, ``highs``; use one the job's
+  solver agrees with), ``step_time_limit_s`` (1.0, per inner solve), ``time_budget_s``
+  (20, wall seconds for all steps; set it below the job's ``time_limit_s``, which the
+  steps share with the final solve); ``init_noise`` (0.1, ``surco-zero`` only).
+- the prior (``surco-prior``, ``surco-hybrid``): ``checkpoint`` (a file path, or
+  ``"shipped"``, the default: ``surrogates/surco/checkpoints/surco-prior-small.pt``),
+  ``device`` (``auto`` | ``cpu`` | ``cuda``). The checkpoint's SHA-256 goes into the
+  stats and ``provenance.checkpoint_sha256``.
+
+Torch is imported only when a prior is used, inside :meth:`_ask` (the API process loads
+these classes to validate specs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from designsvc.core.proposer import Feedback, Proposal, Proposer
+from designsvc.core.types import JsonDict
+
+__all__ = [
+    "HybridOptions",
+    "PriorOptions",
+    "SurCoHybridProposer",
+    "SurCoPriorProposer",
+    "SurCoZeroProposer",
+    "ZeroOptions",
+]
+
+_RELATIVE_TOLERANCE = 1e-9
+
+
+class _StepOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(default=0.1, gt=0, le=100)
+    method: Literal["perturbed", "blackbox", "score"] = "perturbed"
+    samples: int = Field(default=4, ge=2, le=256)
+    sigma: float = Field(default=0.5, gt=0, le=100)
+    blackbox_lambda: float = Field(default=1.0, gt=0, le=1000)
+    temperature: float = Field(default=0.1, ge=0, le=10)
+    solver: str = "highs"
+    step_time_limit_s: float = Field(default=1.0, gt=0, le=3600)
+    time_budget_s: float = Field(default=20.0, gt=0, le=7 * 24 * 3600)
+
+    @field_validator("solver")
+    @classmethod
+    def _known_solver(cls, value: str) -> str:
+        from designsvc.core.plugins import SOLVERS
+
+        names = SOLVERS.names()
+        if value not in names:
+            raise ValueError(f"unknown solver {value!r}; registered: {', '.join(sorted(names))}")
+        return value
+
+
+class ZeroOptions(_StepOptions):
+    """``surco-zero``'s options (see the module docstring)."""
+
+    steps: int = Field(default=60, ge=0, le=100_000)
+    init_noise: float = Field(default=0.1, ge=0, le=100)
+
+
+class PriorOptions(BaseModel):
+    """``surco-prior``'s options (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: str = Field(default="shipped", min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class HybridOptions(_StepOptions):
+    """``surco-hybrid``'s options (see the module docstring)."""
+
+    steps: int = Field(default=30, ge=0, le=100_000)
+    checkpoint: str = Field(default="shipped", min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+def _validate(schema: type[BaseModel], options: Mapping[str, Any]) -> Any:
+    try:
+        return schema.model_validate(dict(options))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or "options"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise ValueError(f"option '{name}': {message}") from exc
+
+
+class _SurCoProposer(Proposer):
+    """The rounds shared by the three proposers; subclasses fill :meth:`_optimize`, which
+    returns ``(costs, best plan or None, best objective or None, summary)``."""
+
+    options_schema: ClassVar[type[BaseModel]]
+    problems: ClassVar[frozenset[str] | None] = frozenset({"table-sharding@1"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.costs: list[list[float]] | None = None
+        self.best_design: JsonDict | None = None
+        self.best_objective: float | None = None
+        self.snap = False
+        self.summary: JsonDict | None = None
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        _validate(cls.options_schema, options)
+
+    def fingerprint(self) -> str | None:
+        return self._fingerprint
+
+    def _ask(self) -> Proposal | None:
+        interface = self.problem.surrogate_interface()
+        if self.asked == 0:
+            t = time.perf_counter()
+            costs, design, objective, summary = self._optimize(interface)
+            self.costs = np.asarray(costs, dtype=np.float64).tolist()
+            self.best_design, self.best_objective = design, objective
+            self.summary = {**summary, "propose_s": time.perf_counter() - t}
+            found = "" if objective is None else f"; best plan met {objective:.6g}"
+            return Proposal(
+                warm_start=design,
+                fixed=interface.costs_fixed(np.asarray(self.costs)),
+                label=f"{self.name}: argmin of the learned costs{found}",
+            )
+        if self.asked == 1 and self.snap and self.costs is not None and self.best_design is not None:
+            from surrogates.surco.zero import snap_costs
+
+            costs = snap_costs(np.asarray(self.costs), interface.decision(self.best_design))
+            return Proposal(
+                warm_start=self.best_design,
+                fixed=interface.costs_fixed(costs),
+                label=f"{self.name}: the learned costs snapped to the best plan met ({self.best_objective:.6g})",
+            )
+        return None
+
+    def _tell(self, proposal: Proposal, feedback: Feedback) -> None:
+        del proposal
+        if self.told != 1 or self.best_objective is None:
+            return
+        got = feedback.evaluation
+        tolerance = _RELATIVE_TOLERANCE * max(1.0, abs(self.best_objective))
+        self.snap = got is None or not got.feasible or got.objective > self.best_objective + tolerance
+
+    def _optimize(self, interface: Any) -> tuple[Any, JsonDict | None, float | None, JsonDict]:
+        raise NotImplementedError
+
+    def _zero(self, interface: Any, opts: Any, c_start: Any, rng: np.random.Generator) -> tuple[Any, JsonDict]:
+        """SurCo-zero steps from ``c_start``: ``(ZeroResult, summary)``, or ``(None,
+        summary)`` when the solver finds no plan for ``c_start``."""
+        from designsvc.core.plugins import SOLVERS
+        from surrogates.surco.zero import NoPlanError, SolverOracle, ZeroConfig, run_zero
+
+        config = ZeroConfig(
+            steps=opts.steps,
+            learning_rate=opts.learning_rate,
+            method=opts.method,
+            samples=opts.samples,
+            sigma=opts.sigma,
+            blackbox_lambda=opts.blackbox_lambda,
+            temperature=opts.temperature,
+            time_budget_s=opts.time_budget_s,
+        )
+        oracle = SolverOracle(
+            self.problem,
+            interface,
+            SOLVERS.load(opts.solver)(),
+            time_limit_s=opts.step_time_limit_s,
+            seed=self.seed,
+        )
+        summary: JsonDict = {"method": opts.method, "solver": opts.solver}
+        try:
+            result = run_zero(c_start, oracle, config, rng=rng)
+        except NoPlanError as exc:
+            # Most likely an infeasible instance: the job's own solve of the start costs
+            # then reports it (a result, not a failure).
+            return None, {**summary, "note": f"{exc}; no steps taken"}
+        return result, {**summary, **result.summary()}
+
+    def stats(self) -> JsonDict:
+        return {**super().stats(), "surco": self.summary}
+
+    def _get_state(self) -> JsonDict:
+        return {
+            "costs": self.costs,
+            "best_design": self.best_design,
+            "best_objective": self.best_objective,
+            "snap": self.snap,
+            "summary": self.summary,
+            "fingerprint": self._fingerprint,
+        }
+
+    def _set_state(self, state: JsonDict) -> None:
+        self.costs = state.get("costs")
+        self.best_design = state.get("best_design")
+        self.best_objective = state.get("best_objective")
+        self.snap = bool(state.get("snap", False))
+        self.summary = state.get("summary")
+        self._fingerprint = state.get("fingerprint")
+
+
+def _predict(proposer: _SurCoProposer, interface: Any, checkpoint_name: str, device_name: str) -> tuple[Any, JsonDict]:
+    """The prior's normalized costs for ``interface`` (numpy) and a summary."""
+    import torch
+
+    from surrogates.surco import checkpoint
+    from surrogates.surco.prior import as_tensors
+
+    device = checkpoint.select_device(device_name)
+    path = checkpoint.resolve_path(checkpoint_name)
+    try:
+        prior, meta, proposer._fingerprint = checkpoint.load(path, device)
+        checkpoint.check_features(prior, interface, str(path))
+    except ValueError as exc:
+        raise ValueError(f"option 'checkpoint': {exc}") from exc
+    with torch.no_grad():
+        costs = prior(*as_tensors(interface, device)).double().cpu().numpy()
+    summary = {
+        "checkpoint": str(path),
+        "checkpoint_sha256": proposer._fingerprint,
+        "checkpoint_instances": len(meta.get("instances") or []),
+        "device": str(device),
+    }
+    return costs, summary
+
+
+def _outcome(result: Any, c_start: Any, summary: JsonDict) -> tuple[Any, JsonDict | None, float | None, JsonDict]:
+    """``_optimize``'s answer from a ZeroResult (or None: no plan for the start costs)."""
+    if result is None:
+        return c_start, None, None, summary
+    best = result.best
+    if best is None:
+        return result.final_costs, None, None, summary
+    return best.costs, best.design, best.objective, summary
+
+
+class SurCoZeroProposer(_SurCoProposer):
+    """See the module docstring."""
+
+    name: ClassVar[str] = "surco-zero"
+    title: ClassVar[str] = "SurCo-zero: gradient steps on linear costs through the solver"
+    queue: ClassVar[str] = "cpu"
+    options_schema: ClassVar[type[BaseModel]] = ZeroOptions
+
+    def _optimize(self, interface: Any) -> tuple[Any, JsonDict | None, float | None, JsonDict]:
+        from surrogates.surco.zero import start_costs
+
+        opts = ZeroOptions.model_validate(self.options)
+        rng = np.random.default_rng(self.seed)
+        c_start = start_costs(interface.initial_costs, rng, opts.init_noise)
+        result, summary = self._zero(interface, opts, c_start, rng)
+        return _outcome(result, c_start, summary)
+
+
+class SurCoPriorProposer(_SurCoProposer):
+    """See the module docstring."""
+
+    name: ClassVar[str] = "surco-prior"
+    title: ClassVar[str] = "SurCo-prior: a network predicts the linear costs from table features"
+    queue: ClassVar[str] = "gpu"
+    options_schema: ClassVar[type[BaseModel]] = PriorOptions
+
+    def _optimize(self, interface: Any) -> tuple[Any, JsonDict | None, float | None, JsonDict]:
+        from surrogates.surco.zero import COST_DECIMALS
+
+        opts = PriorOptions.model_validate(self.options)
+        costs, summary = _predict(self, interface, opts.checkpoint, opts.device)
+        return np.round(costs, COST_DECIMALS), None, None, summary
+
+
+class SurCoHybridProposer(_SurCoProposer):
+    """See the module docstring."""
+
+    name: ClassVar[str] = "surco-hybrid"
+    title: ClassVar[str] = "SurCo-hybrid: the prior's costs, then SurCo-zero steps"
+    queue: ClassVar[str] = "gpu"
+    options_schema: ClassVar[type[BaseModel]] = HybridOptions
+
+    def _optimize(self, interface: Any) -> tuple[Any, JsonDict | None, float | None, JsonDict]:
+        from surrogates.surco.zero import normalize_costs
+
+        opts = HybridOptions.model_validate(self.options)
+        costs, prior_summary = _predict(self, interface, opts.checkpoint, opts.device)
+        rng = np.random.default_rng(self.seed)
+        c_start = normalize_costs(costs)
+        result, summary = self._zero(interface, opts, c_start, rng)
+        return _outcome(result, c_start, {**prior_summary, **summary})
