@@ -298,8 +298,7 @@ def train(
     try:
         with captured_native_output() as terminal:
             job = resolve_training(document)
-            total = int(parsed.get("iterations", 40)) if isinstance(parsed.get("iterations", 40), int) else 40
-            with TrainProgress(total, stream=terminal, enabled=terminal.isatty()) as bar:
+            with TrainProgress(stream=terminal, enabled=terminal.isatty()) as bar:
                 output = _run_interruptible(job, bar.on_event, terminal)
     except SpecError as exc:
         _spec_error(exc)

@@ -99,10 +99,11 @@ def _fmt(value: object) -> str:
 
 
 class TrainProgress:
-    """A progress bar for CLI training runs, on stderr: PPO iterations done of the total,
-    with the latest mean episode return and feasible rate. Disabled, it does nothing."""
+    """A progress bar for CLI training runs, on stderr: iterations done of the total (the
+    trainer's progress events say both), with the latest mean episode return and feasible
+    rate. Disabled, it does nothing."""
 
-    def __init__(self, iterations: int, *, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(self, iterations: int | None = None, *, stream: TextIO | None = None, enabled: bool = True) -> None:
         self.iterations = iterations
         self.stream = stream or sys.stderr
         self.enabled = enabled
@@ -134,8 +135,10 @@ class TrainProgress:
         if not isinstance(self._progress, Progress) or self._task is None or event.get("type") != "progress":
             return
         rate = event.get("feasible_rate")
+        total = event.get("iterations")
         self._progress.update(
             self._task,
+            total=float(total) if isinstance(total, int | float) else None,
             completed=int(event.get("iteration", 0)),
             ret=_fmt(event.get("mean_return")),
             feasible="-" if rate is None else f"{100 * float(rate):.0f}%",  # type: ignore[arg-type]

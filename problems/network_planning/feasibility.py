@@ -75,7 +75,7 @@ class _ScenarioLP:
     highs: Any
     rows: dict[int, tuple[int, int]]
     """link position -> its two capacity rows in this LP."""
-    extra_cols: FloatArray
+    extra_cols: npt.NDArray[np.int64]
     links: npt.NDArray[np.int64]
     tolerance: float
     dirty: bool = True
@@ -187,7 +187,7 @@ class FeasibilityOracle:
             status = lp.highs.modelStatusToString(lp.highs.getModelStatus())
             raise RuntimeError(f"the elastic LP of scenario {lp.scenario.name!r} ended {status}")
         values = np.asarray(lp.highs.getSolution().col_value, dtype=np.float64)
-        extra = np.maximum(values[lp.extra_cols.astype(np.int64)], 0.0)
+        extra = np.maximum(values[lp.extra_cols], 0.0)
         shortfall = np.zeros(self._num_links)
         shortfall[lp.links] = extra
         lp.shortfall = shortfall
@@ -271,7 +271,7 @@ class FeasibilityOracle:
             raise RuntimeError(f"HiGHS rejected the elastic LP of scenario {scenario.name!r}")
         rows = {int(i): (cap_row0 + 2 * j, cap_row0 + 2 * j + 1) for j, i in enumerate(links.tolist())}
         tolerance = FEASIBILITY_TOLERANCE * max(1.0, required / 1000.0)
-        extra_cols = np.arange(num_flow, num_cols, dtype=np.float64)
+        extra_cols = np.arange(num_flow, num_cols, dtype=np.int64)
         return _ScenarioLP(scenario, h, rows, extra_cols, links, tolerance)
 
 

@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import math
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,8 @@ from typing import Any
 import openpyxl
 from openpyxl.chartsheet.chartsheet import Chartsheet
 from openpyxl.utils.exceptions import InvalidFileException
+
+from problems.network_planning.schema import Components
 
 __all__ = ["DEFAULT_UNIT_GBPS", "REQUIRED_COLUMNS", "SHEETS", "import_workbook"]
 
@@ -219,25 +221,6 @@ def _order_path(row: _Row, src: str, dst: str, names: list[str], ends: dict[str,
     if path is None:
         raise row.fail(f"{';'.join(names)} do not form a path from {src} to {dst}", "fiber_name_map_spectrum")
     return path
-
-
-class _Components:
-    """Connected components (union-find) of ``nodes`` under ``edges``."""
-
-    def __init__(self, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
-        self._parent = {n: n for n in nodes}
-        for a, b in edges:
-            self._parent[self._find(a)] = self._find(b)
-
-    def _find(self, n: str) -> str:
-        parent = self._parent
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    def joined(self, a: str, b: str) -> bool:
-        return self._find(a) == self._find(b)
 
 
 def import_workbook(
@@ -396,7 +379,7 @@ def import_workbook(
     flow_rows = sheets["Flows"]
     flow_names = [row.text("name") for row in flow_rows]
     _check_unique(flow_rows, flow_names)
-    whole = _Components(routers, [(x["a"], x["b"]) for x in ip_links])
+    whole = Components(routers, [(x["a"], x["b"]) for x in ip_links])
     flows: list[tuple[_Row, dict[str, Any]]] = []
     for row, name in zip(flow_rows, flow_names, strict=True):
         src, dst, cos = row.text("src"), row.text("dst"), row.text("cos")
@@ -420,7 +403,7 @@ def import_workbook(
     protected_flows = [(row, d) for row, d in flows if d["cos"] in protected]
 
     def cut_off(cut: set[str]) -> tuple[_Row, dict[str, Any]] | None:
-        parts = _Components(routers, [(x["a"], x["b"]) for x in ip_links if not cut & set(x["fiber_path"])])
+        parts = Components(routers, [(x["a"], x["b"]) for x in ip_links if not cut & set(x["fiber_path"])])
         return next(((r, d) for r, d in protected_flows if not parts.joined(d["src"], d["dst"])), None)
 
     # Failure scenarios: the listed groups, then NeuroPlan's single fiber cuts.

@@ -30,6 +30,7 @@ from designsvc.core.errors import FieldError, SpecError
 __all__ = [
     "MAX_ERRORS",
     "MAX_FLOW_VARIABLES",
+    "Components",
     "Demand",
     "FailureScenario",
     "Fiber",
@@ -247,9 +248,9 @@ def instance_errors(instance: NetworkPlanningInstance) -> list[FieldError]:
 
     protected = set(instance.protected_classes)
     usable = [link for link, ok in zip(instance.ip_links, links_ok, strict=True) if ok]
-    whole = _Components(routers, [(x.a, x.b) for x in usable])
+    whole = Components(routers, [(x.a, x.b) for x in usable])
     after_cut = [
-        (s.name, _Components(routers, [(x.a, x.b) for x in usable if not set(x.fiber_path) & set(s.fibers)]))
+        (s.name, Components(routers, [(x.a, x.b) for x in usable if not set(x.fiber_path) & set(s.fibers)]))
         for s in instance.failure_scenarios
     ]
     for k, demand in enumerate(instance.demands):
@@ -291,7 +292,7 @@ def check_instance(instance: NetworkPlanningInstance) -> None:
         raise SpecError(errors)
 
 
-class _Components:
+class Components:
     """Connected components (union-find) of ``nodes`` under ``edges``."""
 
     def __init__(self, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
@@ -308,6 +309,10 @@ class _Components:
 
     def joined(self, a: str, b: str) -> bool:
         return self._find(a) == self._find(b)
+
+    def count(self) -> int:
+        """The number of components."""
+        return len({self._find(n) for n in self._parent})
 
 
 def _endpoints(pointer: str, a: str, b: str, routers: set[str]) -> list[FieldError]:

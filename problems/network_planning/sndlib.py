@@ -69,11 +69,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from problems.network_planning.schema import Components
 from problems.network_planning.topologyzoo import ROUTE_FACTOR, _haversine_km
 
 __all__ = [
@@ -360,28 +360,6 @@ def parse_sndlib(path: Path) -> SndlibNetwork:
     return network
 
 
-class _Components:
-    """Connected components (union-find) of ``nodes`` under ``edges``."""
-
-    def __init__(self, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
-        self._parent = {n: n for n in nodes}
-        for a, b in edges:
-            self._parent[self._find(a)] = self._find(b)
-
-    def _find(self, n: str) -> str:
-        parent = self._parent
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    def joined(self, a: str, b: str) -> bool:
-        return self._find(a) == self._find(b)
-
-    def count(self) -> int:
-        return len({self._find(n) for n in self._parent})
-
-
 def _tidy(x: float) -> float:
     """``x`` without float noise (12 significant digits)."""
     return float(f"{x:.12g}")
@@ -444,7 +422,7 @@ def import_sndlib(
 
     # Demands: positive values, between connected nodes, the largest when capped.
     node_ids = [n.id for n in net.nodes]
-    whole = _Components(node_ids, [(x.source, x.target) for x in net.links])
+    whole = Components(node_ids, [(x.source, x.target) for x in net.links])
     positive = [d for d in net.demands if d.value * scale > 0]
     for d in positive:
         if not whole.joined(d.source, d.target):
@@ -498,14 +476,14 @@ def import_sndlib(
     cuttable = [
         (k, fiber)
         for k, fiber in enumerate(fibers)
-        if _Components(node_ids, [(f["a"], f["b"]) for f in fibers if f is not fiber]).count() == components
+        if Components(node_ids, [(f["a"], f["b"]) for f in fibers if f is not fiber]).count() == components
     ]
     cuttable.sort(key=lambda kf: (-kf[1]["length_km"], kf[0]))
     if max_scenarios is not None:
         cuttable = cuttable[:max_scenarios]
     scenarios = [{"name": f"cut-{fiber['name']}", "fibers": [fiber["name"]]} for _, fiber in cuttable]
     after_cut = [
-        _Components(node_ids, [(f["a"], f["b"]) for f in fibers if f["name"] not in s["fibers"]]) for s in scenarios
+        Components(node_ids, [(f["a"], f["b"]) for f in fibers if f["name"] not in s["fibers"]]) for s in scenarios
     ]
     demands = [
         {

@@ -26,8 +26,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from designsvc.core.options import parse_options
 from designsvc.core.proposer import Feedback, Proposal, Proposer
 from designsvc.core.types import JsonDict
 
@@ -61,12 +62,7 @@ class NeuroPlanProposer(Proposer):
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> None:
-        try:
-            ProposerOptions.model_validate(dict(options))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            name = ".".join(str(p) for p in err["loc"]) or "options"
-            raise ValueError(f"option '{name}': {err['msg']}") from exc
+        parse_options(ProposerOptions, options)
 
     def fingerprint(self) -> str | None:
         return self._fingerprint

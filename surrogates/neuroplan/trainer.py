@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from designsvc.core.cancel import CancelToken
+from designsvc.core.options import parse_options as _parse
 from designsvc.core.problem import Problem
 from designsvc.core.trainer import Trainer, TrainingOutput
 from designsvc.core.types import Artifact, JsonDict
@@ -50,12 +51,7 @@ class TrainerOptions(BaseModel):
 
 def parse_options(options: Mapping[str, Any]) -> TrainerOptions:
     """Validate options; ValueError ``option 'name': message`` on the first bad one."""
-    try:
-        return TrainerOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(p) for p in err["loc"]) or "options"
-        raise ValueError(f"option '{name}': {err['msg']}") from exc
+    return _parse(TrainerOptions, options)
 
 
 def select_device(wanted: str) -> Any:

@@ -45,8 +45,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from designsvc.core.options import parse_options
 from designsvc.core.proposer import Feedback, Proposal, Proposer
 from designsvc.core.types import JsonDict
 
@@ -111,13 +112,7 @@ class HybridOptions(_StepOptions):
 
 
 def _validate(schema: type[BaseModel], options: Mapping[str, Any]) -> Any:
-    try:
-        return schema.model_validate(dict(options))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(p) for p in err["loc"]) or "options"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ValueError(f"option '{name}': {message}") from exc
+    return parse_options(schema, options)
 
 
 class _SurCoProposer(Proposer):

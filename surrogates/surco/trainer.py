@@ -65,9 +65,10 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from designsvc.core.cancel import CancelToken
+from designsvc.core.options import parse_options as _parse
 from designsvc.core.problem import Problem
 from designsvc.core.trainer import Trainer, TrainingOutput
 from designsvc.core.types import Artifact, JsonDict
@@ -116,13 +117,7 @@ class TrainerOptions(BaseModel):
 
 def parse_options(options: Mapping[str, Any]) -> TrainerOptions:
     """Validate options; ValueError ``option 'name': message`` on the first bad one."""
-    try:
-        return TrainerOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(p) for p in err["loc"]) or "options"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ValueError(f"option '{name}': {message}") from exc
+    return _parse(TrainerOptions, options)
 
 
 class SurCoPriorTrainer(Trainer):
