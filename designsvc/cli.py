@@ -231,7 +231,8 @@ def summarize(result: JsonDict, artifacts_dir: Path | None = None) -> str:
         if fingerprint:
             lines.append(f"checkpoint sha256 {fingerprint}")
     for row in result.get("comparison") or []:
-        better = "-" if row["improvement"] is None else f"{100 * row['improvement']:+.2f}% better"
+        gain = row["improvement"]
+        better = "-" if gain is None else f"{100 * abs(gain):.2f}% {'better' if gain >= 0 else 'worse'}"
         lines.append(
             f"baseline   {row['baseline']:<14} {_fmt(row['objective']):>12}"
             f"  {'feasible' if row['feasible'] else 'infeasible'}  ours {better}"
@@ -380,6 +381,8 @@ _FORMAT_OF_SUFFIX = {
     ".txt": "sndlib",
     ".sndlib": "sndlib",
     ".xlsx": "neuroplan",
+    ".csv": "csv",
+    ".json": "json",
 }
 
 
@@ -403,7 +406,28 @@ def import_topology(
 
     Formats: graphml (Internet Topology Zoo), sndlib (SNDlib native text), neuroplan
     (NeuroPlan .xlsx workbook). --max-demands and --max-scenarios keep big networks within
-    the model's size limit."""
+    the model's size limit. (`designsvc import FILE --problem KIND` is the same for any
+    problem kind.)"""
+    _import_file(path, file_format, seed, problem, {"max_demands": max_demands, "max_scenarios": max_scenarios})
+
+
+@app.command("import")
+def import_any(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="the file to import")],
+    problem: Annotated[str, typer.Option("--problem", help="problem kind, e.g. table-sharding")],
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="one of the kind's importers (default: from the file's extension)")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="seed of what the file lacks")] = 0,
+) -> None:
+    """Import a file of a problem kind's own format into a ready-to-run spec, printed on
+    stdout (> SPEC): table statistics (.csv, .json) for table-sharding, topologies
+    (.graphml, .txt SNDlib, .xlsx NeuroPlan) for network-planning. Edit what the file does
+    not say (devices, for example) in the spec."""
+    _import_file(path, file_format, seed, problem, {})
+
+
+def _import_file(path: Path, file_format: str | None, seed: int, problem: str, caps: dict[str, int | None]) -> None:
     from designsvc.core.plugins import PROBLEMS, resolve_problem_id
 
     try:
@@ -420,7 +444,6 @@ def import_topology(
     if not path.is_file():
         _fail(f"cannot read {path}: no such file")
     try:
-        caps = {"max_demands": max_demands, "max_scenarios": max_scenarios}
         data = importers[fmt](path, seed, **{k: v for k, v in caps.items() if v is not None})
         problem_cls.parse_instance(data)
     except SpecError as exc:
@@ -800,6 +823,176 @@ def _aligned_csv(text: str) -> str:
         return value if number.is_integer() and "." not in value else _fmt(number)
 
     return _aligned([rows[0], *[[cell(v) for v in row] for row in rows[1:]]])
+
+
+calibrate_app = typer.Typer(
+    name="calibrate",
+    help="Calibrate a problem kind's cost model on this machine's real kernels.",
+    no_args_is_help=True,
+)
+app.add_typer(calibrate_app, name="calibrate")
+
+_CALIBRATION_TRAINER = "sharding-calibration"
+_DEFAULT_CALIBRATION_INSTANCES = (
+    "generate:seed=1,tables=20,devices=4",
+    "generate:seed=2,tables=20,devices=4",
+    "generate:seed=3,tables=20,devices=4",
+)
+
+
+def _key_values(items: list[str] | None) -> JsonDict:
+    """``KEY=VALUE`` options, VALUE as JSON when it parses, else text."""
+    parsed: JsonDict = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            _fail(f"--option {item!r}: expected KEY=VALUE")
+        try:
+            parsed[key] = json.loads(text)
+        except json.JSONDecodeError:
+            parsed[key] = text
+    return parsed
+
+
+@calibrate_app.command("sharding")
+def calibrate_sharding(
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto (CUDA when present)")] = "auto",
+    samples: Annotated[int, typer.Option("--samples", min=8, help="table combinations to measure")] = 200,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the draws, index sets and fit")] = 0,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="wall seconds for measuring and fitting")] = 1800.0,
+    instances: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--instance",
+            "-i",
+            help="instances whose tables are drawn (builtin:NAME, generate:seed=N,tables=N,... or a file); "
+            "default: three generated 20-table instances",
+        ),
+    ] = None,
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="other trainer option KEY=VALUE (batch, repeats, max_tables, row_cap...)"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="the calibration file")] = Path("out/sharding-calibration.json"),
+    artifacts: Annotated[Path | None, typer.Option("--artifacts", help="write the scatter plot here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print exactly the result document")] = False,
+) -> None:
+    """Time real torch EmbeddingBag forward/backward passes of random combinations of tables
+    on this machine and fit the neural cost model of table-sharding to them: the
+    `sharding-calibration` training job run here (submit it to a GPU worker to calibrate
+    CUDA). Put the file in a folder named by $DESIGNSVC_CALIBRATIONS and set the instance's
+    "calibration" to the file's stem to use it."""
+    from designsvc.core.plugins import TRAINERS
+    from designsvc.progress import TrainProgress
+    from designsvc.services.validation import resolve_training
+
+    try:
+        trainer_cls = TRAINERS.load(_CALIBRATION_TRAINER)
+    except UnknownNameError as exc:
+        _fail(str(exc))
+    refs = instances or list(_DEFAULT_CALIBRATION_INSTANCES)
+    items: list[Any] = [ref if ":" in ref and not Path(ref).is_file() else load_document(ref) for ref in refs]
+    document: JsonDict = {
+        "train": {
+            "name": _CALIBRATION_TRAINER,
+            "options": {**_key_values(options), "device": device, "samples": samples},
+        },
+        "problem": trainer_cls.problem,
+        "instances": items,
+        "limits": {"time_limit_s": time_limit, "seed": seed},
+        "tags": ["cli", "calibration"],
+    }
+    try:
+        with captured_native_output() as terminal:
+            job = resolve_training(document)
+            with TrainProgress(samples, stream=terminal, enabled=terminal.isatty()) as bar:
+                output = _run_interruptible(job, bar.on_event, terminal)
+    except SpecError as exc:
+        _spec_error(exc)
+    result = output.result
+    for artifact in output.artifacts:
+        if result.get("checkpoint", {}).get("artifact") == artifact.name:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(artifact.data)
+        elif artifacts is not None:
+            artifacts.mkdir(parents=True, exist_ok=True)
+            (artifacts / artifact.name).write_bytes(artifact.data)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    elif result["status"] == "failed":
+        error = result.get("error") or {}
+        typer.echo(f"calibration failed: {error.get('type')}: {error.get('message')}")
+    else:
+        metrics = result.get("metrics", {})
+        held = metrics.get("validation") or {}
+        typer.echo(
+            f"calibration {result['status']}: {metrics.get('measurements')} measurements on {metrics.get('device')} "
+            f"({metrics.get('device_name')}), {_fmt(metrics.get('train_s'), 3)} s"
+        )
+        typer.echo(
+            f"held out   {held.get('count')} sets: MAE {_fmt(held.get('mae_ms'), 3)} ms, mean relative error "
+            f"{_fmt(held.get('mean_rel_error'), 3)}, median {_fmt(held.get('median_rel_error'), 3)}, "
+            f"Spearman {_fmt(held.get('spearman'), 3)}"
+        )
+        typer.echo(f"file       {out} sha256 {result['checkpoint']['sha256']}")
+    if result["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def measure(
+    spec_path: Annotated[str, typer.Argument(metavar="SPEC", help="spec file of a table-sharding instance")],
+    design_path: Annotated[
+        str, typer.Option("--design", help="a result document (its design) or a design {'assign': {...}} (JSON/YAML)")
+    ],
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto")] = "cpu",
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="measurement option KEY=VALUE (batch, repeats, warmup, row_cap, seed)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the measurement as JSON")] = False,
+) -> None:
+    """Run a table-sharding plan's lookups for real, device by device (torch EmbeddingBag
+    forward, backward and sparse update in a worker process, one device at a time), and
+    print each device's measured ms next to the cost model's ms. Reached through the
+    `sharding-calibration` trainer's `measure` (the CLI imports no plug-in directly)."""
+    from designsvc.core.plugins import TRAINERS
+    from designsvc.services.validation import resolve_spec
+
+    document = load_document(spec_path)
+    loaded = load_document(design_path)
+    design = loaded.get("design") if isinstance(loaded, dict) and "assign" not in loaded else loaded
+    if not isinstance(design, dict) or not isinstance(design.get("assign"), dict):
+        _fail(f"{design_path} holds no design of the form {{'assign': {{table: device}}}}")
+    try:
+        job = resolve_spec(document)
+    except SpecError as exc:
+        _spec_error(exc)
+    trainer_cls = TRAINERS.load(_CALIBRATION_TRAINER)
+    if job.problem_id != trainer_cls.problem:
+        _fail(f"measure works on {trainer_cls.problem} plans, not {job.problem_id}")
+    measure_plan = getattr(trainer_cls, "measure", None)
+    if measure_plan is None:
+        _fail(f"trainer {_CALIBRATION_TRAINER} has no measure entry point")
+    try:
+        report: JsonDict = measure_plan(job.problem, design, {**_key_values(options), "device": device})
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(
+        f"measured on {report['device']} ({report['device_name']}) at batch {report['measure_batch']}, "
+        f"scaled to {report['batch_size']}"
+    )
+    rows = [["device", "tables", "measured ms", "model ms"]]
+    rows += [
+        [str(r["device"]), str(r["tables"]), _fmt(r["measured_ms"], 4), _fmt(r["model_ms"], 4)]
+        for r in report["devices"]
+    ]
+    rows.append(["max", "", _fmt(report["measured_max_ms"], 4), _fmt(report["model_max_ms"], 4)])
+    typer.echo(_aligned(rows))
+    typer.echo(f"Spearman rank correlation over devices: {_fmt(report['spearman'], 3)}")
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ PROPOSERS.register("surco-hybrid", "surrogates.surco.proposer:SurCoHybridPropose
 
 TRAINERS.register("neuroplan", "surrogates.neuroplan.trainer:NeuroPlanTrainer")
 TRAINERS.register("surco-prior", "surrogates.surco.trainer:SurCoPriorTrainer")
+TRAINERS.register("sharding-calibration", "surrogates.shardcost.trainer:ShardingCalibrationTrainer")
 
 _VERSIONED = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)(@(?P<version>[1-9][0-9]*))?$")
 

@@ -16,7 +16,8 @@ What the file does not give is filled in: ``batch_size`` 65,536 and identical de
 :data:`DEFAULT_MEMORY_GB` GB, :data:`DEFAULT_NUM_DEVICES` of them or as many as hold the
 tables at 80 % fill (edit the spec to describe the real machines). A table larger than a
 device is then refused by the schema, naming it. Errors raise ``ValueError`` naming the
-file, the row (data rows count from 1; the CSV line number follows) and the column.
+file, the row (data rows count from 1; the CSV line number follows), the table's name
+when the row has one, and the column.
 """
 
 from __future__ import annotations
@@ -170,7 +171,11 @@ def _cell(value: str, column: str, where: str) -> Any:
 
 
 def _checked_table(entry: JsonDict, where: str) -> JsonDict:
-    """``entry`` validated as a :class:`Table`, the first error named by its column."""
+    """``entry`` validated as a :class:`Table`, the first error named by its column (and
+    by the table's name when it has one)."""
+    name = entry.get("name")
+    if isinstance(name, str) and name:
+        where = f"{where}, table {name}"
     try:
         Table.model_validate(entry)
     except ValidationError as exc:

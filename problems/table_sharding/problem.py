@@ -25,7 +25,8 @@ from problems.table_sharding import evaluate as _evaluate
 from problems.table_sharding import generate as _generate
 from problems.table_sharding import model as _model
 from problems.table_sharding import render as _render
-from problems.table_sharding.cost import AnalyticCostModel
+from problems.table_sharding.cost import AnalyticCostModel, CostModel
+from problems.table_sharding.neural import CalibratedCostModel
 from problems.table_sharding.schema import TableShardingInstance, name_tables_in_errors
 from problems.table_sharding.schema import check_instance as _check_instance
 
@@ -48,7 +49,11 @@ class TableShardingProblem(Problem[TableShardingInstance]):
 
     def __init__(self, instance: TableShardingInstance) -> None:
         super().__init__(instance)
-        self.cost_model = AnalyticCostModel.from_instance(instance)
+        self.cost_model: CostModel = (
+            AnalyticCostModel.from_instance(instance)
+            if instance.calibration is None
+            else CalibratedCostModel.from_instance(instance)
+        )
 
     @classmethod
     def parse_instance(cls, data: Any) -> TableShardingInstance:

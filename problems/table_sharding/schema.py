@@ -15,7 +15,8 @@ JSON pointers relative to the instance, the messages naming the table at fault, 
 ``/tables/3: table t3 needs 6.2 GB, larger than every device (5 GB)``: a table larger than
 every device, tables that need more memory than all devices hold together, zero devices,
 both or neither device form, duplicate names, a cache slower than device memory and the
-size limit (:data:`MAX_VARIABLES`). An instance that passes can still be infeasible as a
+size limit (:data:`MAX_VARIABLES`), and a ``calibration`` that is not a known, loadable
+calibration (:mod:`problems.table_sharding.neural`). An instance that passes can still be infeasible as a
 packing (tables that fit in total but not device by device); a solver then says so.
 """
 
@@ -157,6 +158,14 @@ class TableShardingInstance(BaseModel):
     memory_gb: Positive | None = Field(default=None, description="Shorthand: memory of each device, GB.")
     batch_size: PositiveInt = Field(default=DEFAULT_BATCH_SIZE, description="Global batch size (samples/iteration).")
     cost_model: CostParameters = Field(default_factory=CostParameters, description="Analytic cost model parameters.")
+    calibration: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        default=None,
+        description=(
+            "Name of a calibrated neural cost model (shipped, e.g. cpu-small, or a file NAME.json in "
+            "$DESIGNSVC_CALIBRATIONS); it replaces the analytic lookup, kernel and saturation terms "
+            "(the all-to-all term stays analytic). See problems/table_sharding/neural.py."
+        ),
+    )
 
 
 def table_bytes(table: Table) -> int:
@@ -216,6 +225,12 @@ def instance_errors(instance: TableShardingInstance) -> list[FieldError]:
         )
     if devices:
         errors.extend(_memory_errors(instance, devices))
+    if instance.calibration is not None:
+        from problems.table_sharding.neural import calibration_error
+
+        message = calibration_error(instance.calibration)
+        if message is not None:
+            errors.append(FieldError("/calibration", message))
     if len(errors) > MAX_ERRORS:
         rest = len(errors) - MAX_ERRORS
         errors = [*errors[:MAX_ERRORS], FieldError("", f"and {rest} more errors")]

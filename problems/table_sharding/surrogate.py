@@ -28,6 +28,12 @@ gradient by its softmax share. Gradient of one device's cost (ms per unit of ``x
     d cost_d / d x[t,d] = ( W_t + kernel_launch_ms * prod_{s != t} (1 - x[s,d])
                           + S'(Q_d) Q_t ) / s_d,      S'(Q) = 2e3 * pen * max(0, Q - Q0) / (Q0 * bw * 1e9)
 
+**Calibrated cost model.** When the instance names a ``calibration``, ``cost_d(x)`` and its
+gradient are those of the relaxed form in :mod:`problems.table_sharding.neural` (network
+compute ms times "the device is used", plus the analytic all-to-all), again equal to the
+device cost at 0/1 plans; max and log-sum-exp over devices as above. The features below
+stay the analytic model's (a learned prior's checkpoint checks their names).
+
 **Features** (scale-free, for a learned prior; ``W``, ``Q``, ``M`` (bytes of a table) as
 above, sums over tables, ``D`` devices)::
 
@@ -60,12 +66,14 @@ from designsvc.core.types import JsonDict
 from problems.table_sharding.cost import AnalyticCostModel, CostModel
 from problems.table_sharding.evaluate import UNASSIGNED, design_from_choice, parse_design
 from problems.table_sharding.model import TICK_MS, standalone_ticks
+from problems.table_sharding.neural import CalibratedCostModel
 from problems.table_sharding.schema import BYTES_PER_GB, TableShardingInstance, resolved_devices, table_bytes
 
 __all__ = [
     "COLUMN_FEATURE_NAMES",
     "CONTEXT_NAMES",
     "FEATURE_NAMES",
+    "RelaxedCalibratedMakespan",
     "RelaxedMakespan",
     "surrogate_interface",
 ]
@@ -162,14 +170,36 @@ def _safe_ratio(a: FloatArray, b: float) -> FloatArray:
     return np.asarray(a / b if b > 0 else np.zeros_like(a), dtype=np.float64)
 
 
+class RelaxedCalibratedMakespan(RelaxedMakespan):
+    """The relaxed objective with the device costs of a
+    :class:`~problems.table_sharding.neural.CalibratedCostModel` (its relaxed form, see
+    :mod:`problems.table_sharding.neural`); the analytic per-table quantities (features)
+    stay those of the instance's analytic model."""
+
+    def __init__(self, instance: TableShardingInstance, cost_model: CalibratedCostModel) -> None:
+        super().__init__(instance, cost_model.analytic)
+        self.calibrated = cost_model.relaxed(instance)
+
+    def device_costs(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``(cost (D,), d cost_d / d x[:, d] as (T, D))`` in ms, of the calibrated model."""
+        return self.calibrated.device_costs(x)
+
+
 def surrogate_interface(instance: TableShardingInstance, cost_model: CostModel) -> SurrogateInterface:
     """The :class:`SurrogateInterface` of ``instance`` (see the module docstring).
 
-    Raises NotImplementedError when ``cost_model`` is not an :class:`AnalyticCostModel`
-    (the relaxed objective is derived from its formulas)."""
-    if not isinstance(cost_model, AnalyticCostModel):
-        raise NotImplementedError("the linear-surrogate interface needs the analytic cost model")
-    relaxed = RelaxedMakespan(instance, cost_model)
+    With a :class:`~problems.table_sharding.neural.CalibratedCostModel` the features and
+    the additive costs' form are unchanged (the features come from the analytic traffic),
+    while the relaxed objective and the initial (standalone) costs are the calibrated
+    model's. Raises NotImplementedError for any other cost model that is not an
+    :class:`AnalyticCostModel` (the relaxed objective is derived from its formulas)."""
+    relaxed: RelaxedMakespan
+    if isinstance(cost_model, CalibratedCostModel):
+        relaxed = RelaxedCalibratedMakespan(instance, cost_model)
+    elif isinstance(cost_model, AnalyticCostModel):
+        relaxed = RelaxedMakespan(instance, cost_model)
+    else:
+        raise NotImplementedError("the linear-surrogate interface needs the analytic or a calibrated cost model")
     devices = resolved_devices(instance)
     num_tables, num_devices = relaxed.shape
     memory = np.array([float(table_bytes(t)) for t in instance.tables])

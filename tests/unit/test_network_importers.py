@@ -500,7 +500,7 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert result.stdout == ""
     result = cli("import-topology", str(SNDLIB_EXAMPLE), "--max-demands", "0")
     assert result.exit_code == 2
-    other = write_text(tmp_path, "x", "net.csv")
+    other = write_text(tmp_path, "x", "net.dat")
     result = cli("import-topology", str(other))
     assert result.exit_code == 2
     assert "give --format (graphml, neuroplan, sndlib)" in result.output
