@@ -22,7 +22,9 @@ cost (largest device cost, ms) over the best greedy baseline's on that instance 
 better), and the median wall seconds per plan (for the proposers: the whole job, inner
 solves and the final solve included). ``best greedy / LB`` divides the best greedy plan by
 the lower bound of :mod:`problems.table_sharding.bounds`: no plan can beat the bound, so
-``1 / (best greedy / LB)`` is the least ratio any method could reach.
+``1 / (best greedy / LB)`` is the least ratio any method could reach (analytic model only).
+``--calibration cpu-small`` costs every instance with the shipped CPU calibration instead
+(the neural model of :mod:`problems.table_sharding.neural`; no bound then).
 
 ``--measure N`` adds measured latency (:mod:`surrogates.shardcost.measure`): for the first
 ``N`` instances of each SurCo-setting size up to 30 tables, every distinct plan the methods
@@ -54,8 +56,10 @@ from rich.progress import Progress  # noqa: E402
 from designsvc.nativeio import captured_native_output  # noqa: E402
 from designsvc.services.pipeline import run_job  # noqa: E402
 from problems.table_sharding.bounds import lower_bound_ms  # noqa: E402
+from problems.table_sharding.cost import AnalyticCostModel  # noqa: E402
 from problems.table_sharding.generate import generate  # noqa: E402
 from problems.table_sharding.problem import TableShardingProblem  # noqa: E402
+from problems.table_sharding.schema import TableShardingInstance  # noqa: E402
 
 BASELINES = ("random", "round-robin", "greedy-size", "greedy-dim", "greedy-lookups", "greedy-cost")
 GREEDY = tuple(b for b in BASELINES if b.startswith("greedy"))
@@ -78,7 +82,7 @@ class Row:
     tables: int
     devices: int
     seed: int
-    lower_bound: float
+    lower_bound: float | None
     plans: dict[str, Plan] = field(default_factory=dict)
 
     @property
@@ -86,10 +90,10 @@ class Row:
         return min(p.objective for name, p in self.plans.items() if name in GREEDY and p.objective is not None)
 
 
-def run_method(ref: str, proposer: str | None, limit: float) -> Plan:
+def run_method(instance: TableShardingInstance, proposer: str | None, limit: float) -> Plan:
     spec: dict[str, Any] = {
         "problem": "table-sharding@1",
-        "instance_ref": ref,
+        "instance": instance.model_dump(mode="json", exclude_defaults=True),
         "solver": {"name": "highs"},
         "limits": {"time_limit_s": limit, "rel_gap": 1e-4, "threads": 1, "seed": 0},
         "render": False,
@@ -105,20 +109,25 @@ def run_method(ref: str, proposer: str | None, limit: float) -> Plan:
     return Plan(evaluation.get("objective") if feasible else None, seconds, result.get("design") if feasible else None)
 
 
-def run_instance(tables: int, devices: int, seed: int, args: argparse.Namespace) -> Row:
+def make_instance(seed: int, tables: int, devices: int, calibration: str | None) -> TableShardingInstance:
     instance = generate(seed, tables, devices)
+    return instance if calibration is None else instance.model_copy(update={"calibration": calibration})
+
+
+def run_instance(tables: int, devices: int, seed: int, args: argparse.Namespace) -> Row:
+    instance = make_instance(seed, tables, devices, args.calibration)
     problem = TableShardingProblem(instance)
-    row = Row(tables, devices, seed, lower_bound_ms(instance, problem.cost_model))
+    bound = lower_bound_ms(instance, problem.cost_model) if isinstance(problem.cost_model, AnalyticCostModel) else None
+    row = Row(tables, devices, seed, bound)
     for name, heuristic in problem.baselines().items():
         t = time.perf_counter()
         design = heuristic(seed)
         seconds = time.perf_counter() - t
         evaluation = problem.evaluate(design)
         row.plans[name] = Plan(evaluation.objective if evaluation.feasible else None, seconds, design)
-    ref = f"generate:seed={seed},tables={tables},devices={devices}"
-    row.plans["milp"] = run_method(ref, None, args.milp_limit)
+    row.plans["milp"] = run_method(instance, None, args.milp_limit)
     for name in PROPOSERS:
-        row.plans[name] = run_method(ref, name, args.job_limit)
+        row.plans[name] = run_method(instance, name, args.job_limit)
     return row
 
 
@@ -139,7 +148,7 @@ def summarize(rows: list[Row]) -> list[str]:
             ratios = [r.plans[m].objective / r.best_greedy for r in group if r.plans[m].objective is not None]
             missing = sum(1 for r in group if r.plans[m].objective is None)
             cells.append(median(ratios) + (f" ({missing} none)" if missing else ""))
-        lb = median([r.best_greedy / r.lower_bound for r in group])
+        lb = median([r.best_greedy / r.lower_bound for r in group if r.lower_bound])
         lines.append(f"| {size[0]} x {size[1]} | {len(group)} | {lb} | {' | '.join(cells)} |")
     lines.append("")
     lines.append(f"median seconds per plan: | tables x devices | {head} |")
@@ -164,7 +173,7 @@ def targets(rows: list[Row]) -> list[str]:
     ]
     prior_gap = [p.objective / h.objective for p, h in pairs if p.objective and h.objective]
     speed = [h.seconds / p.seconds for p, h in pairs if p.seconds > 0]
-    headroom = [r.lower_bound / r.best_greedy for r in surco]
+    headroom = [r.lower_bound / r.best_greedy for r in surco if r.lower_bound]
     return [
         f"surco-hybrid / best greedy, median over {len(hybrid)}: {median(hybrid)} (target <= 0.900)",
         f"least possible ratio (LB / best greedy), median: {median(headroom)}",
@@ -237,6 +246,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 instances of 10, 20 and 30 tables on 4 devices")
     parser.add_argument("--milp-limit", type=float, default=30.0, help="time limit of the plain MILP, s")
     parser.add_argument("--job-limit", type=float, default=60.0, help="time limit of each proposer's job, s")
+    parser.add_argument(
+        "--calibration", default=None, help="cost every instance with this calibration (e.g. cpu-small)"
+    )
     parser.add_argument("--measure", type=int, default=0, help="measure the plans of this many instances")
     parser.add_argument("--measure-batch", type=int, default=2048, help="batch of the measured lookups")
     args = parser.parse_args()
@@ -261,7 +273,8 @@ def main() -> int:
             bar.advance(task)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"# table-sharding@1: SurCo vs greedy baselines and the plain MILP ({machine})")
-    print(f"# HiGHS, 1 thread; MILP limit {args.milp_limit:g} s, proposer jobs {args.job_limit:g} s")
+    model = f"the calibration {args.calibration}" if args.calibration else "the analytic model"
+    print(f"# HiGHS, 1 thread; MILP limit {args.milp_limit:g} s, proposer jobs {args.job_limit:g} s; costs: {model}")
     print(f"# total {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
     print()
     print("median true cost / best greedy baseline's (lower is better):")

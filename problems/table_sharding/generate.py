@@ -123,18 +123,28 @@ def _first_fit_decreasing(sizes: npt.NDArray[np.int64], devices: int, memory_gb:
     return True
 
 
-def _builtin(name: str, seed: int, tables: int, devices: int) -> Callable[[], TableShardingInstance]:
+def _builtin(
+    name: str, seed: int, tables: int, devices: int, calibration: str | None = None
+) -> Callable[[], TableShardingInstance]:
     def make() -> TableShardingInstance:
-        return generate(seed, tables, devices, name=name)
+        instance = generate(seed, tables, devices, name=name)
+        return instance if calibration is None else instance.model_copy(update={"calibration": calibration})
 
-    make.__doc__ = f"The built-in instance {name!r}: generate(seed={seed}, tables={tables}, devices={devices})."
+    with_model = "" if calibration is None else f", with the calibration {calibration!r}"
+    make.__doc__ = (
+        f"The built-in instance {name!r}: generate(seed={seed}, tables={tables}, devices={devices}){with_model}."
+    )
     return make
 
 
 BUILTIN_INSTANCES: Mapping[str, Callable[[], TableShardingInstance]] = {
     "dlrm-10x4": _builtin("dlrm-10x4", 2, 10, 4),
     "dlrm-30x4": _builtin("dlrm-30x4", 1, 30, 4),
+    "dlrm-30x4-cpu": _builtin("dlrm-30x4-cpu", 1, 30, 4, "cpu-small"),
     "dlrm-60x8": _builtin("dlrm-60x8", 3, 60, 8),
 }
 """Named instances (``"instance_ref": "builtin:NAME"``), each built afresh on call. The
-first two in sorted order (``dlrm-10x4``, ``dlrm-30x4``) solve to optimality in seconds."""
+first two in sorted order (``dlrm-10x4``, ``dlrm-30x4``) solve to optimality in seconds.
+``dlrm-30x4-cpu`` is ``dlrm-30x4`` costed by the shipped CPU calibration ``cpu-small`` (the
+neural cost model fitted to real EmbeddingBag timings, :mod:`problems.table_sharding.neural`)
+instead of the analytic model: the example spec's instance."""

@@ -102,7 +102,7 @@ class TableShardingProblem(Problem[TableShardingInstance]):
     def example_spec(cls) -> JsonDict:
         return {
             "problem": cls.id(),
-            "instance_ref": "builtin:dlrm-30x4",
+            "instance_ref": "builtin:dlrm-30x4-cpu",
             "solver": {"name": "highs", "options": {}},
             "limits": {"time_limit_s": 30, "rel_gap": 0.0001, "threads": 1, "seed": 0},
             "compare_baselines": True,

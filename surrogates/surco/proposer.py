@@ -9,9 +9,20 @@ full feasible set, and every plan is the solver's.
   costs with seeded symmetry-breaking noise; numpy only (queue ``cpu``).
 - ``surco-prior``: the costs the prior network of a checkpoint predicts from the
   instance's features (:mod:`surrogates.surco.prior`); no inner solves. (The shipped
-  checkpoint is, by its training job's model selection, the network's position base
-  alone: see ``surrogates/surco/checkpoints/README.md`` for it and its measured numbers.)
+  checkpoint's base is the greedy plan computed from the interface; see
+  ``surrogates/surco/checkpoints/README.md`` for it and its measured numbers.)
 - ``surco-hybrid``: the prior's costs, then SurCo-zero steps from them.
+
+The hybrid's defaults, measured (2026-11-28, HiGHS) from the greedy-base prior: on the 9
+measurement instances no zero setting improved on the prior's plan (30 steps; 60 steps;
+``sigma`` 1.0 or 1.5; ``learning_rate`` 0.3; ``temperature`` 0; ``score``; ``blackbox``
+with lambda 4; a start blended with the additive costs, weight 0.5: all 0.9999 of
+``greedy-cost``; weight 1.0 lost the prior's plan, 1.034): the greedy plan is a local
+optimum that the perturbations do not leave, and a local search on the true objective
+finds only 0.5-1.1 % on 3 of the 9. On 15 other unseen instances (``generate`` seeds
+7001-7015, 10-60 tables, 2-8 devices) 0 / 30 / 60 steps gave 1.004 / 0.978 / 0.977 (one
+40 x 2 instance with memory-bandwidth saturation 1.105 -> 0.724 -> 0.706), so the steps
+are worth keeping and the default stays 30 (60 doubles the time for 0.1 %).
 
 Rounds: the first proposal is the best costs found (for ``surco-prior``, the predicted
 ones), warm-started from the best plan the inner solves met. When the job's solve of those
@@ -233,7 +244,7 @@ def _predict(proposer: _SurCoProposer, interface: Any, checkpoint_name: str, dev
     import torch
 
     from surrogates.surco import checkpoint
-    from surrogates.surco.prior import as_tensors
+    from surrogates.surco.prior import prior_inputs
 
     device = checkpoint.select_device(device_name)
     path = checkpoint.resolve_path(checkpoint_name)
@@ -243,7 +254,7 @@ def _predict(proposer: _SurCoProposer, interface: Any, checkpoint_name: str, dev
     except ValueError as exc:
         raise ValueError(f"option 'checkpoint': {exc}") from exc
     with torch.no_grad():
-        costs = prior(*as_tensors(interface, device)).double().cpu().numpy()
+        costs = prior(*prior_inputs(prior.config, interface, device)).double().cpu().numpy()
     summary = {
         "checkpoint": str(path),
         "checkpoint_sha256": proposer._fingerprint,

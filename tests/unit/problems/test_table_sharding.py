@@ -548,7 +548,7 @@ def test_problem_generate_and_builtins() -> None:
     assert instance.memory_gb == 2.0
     with pytest.raises(ValueError, match="unknown size parameter"):
         TableShardingProblem.generate(seed=1, items=3)
-    assert sorted(BUILTIN_INSTANCES) == ["dlrm-10x4", "dlrm-30x4", "dlrm-60x8"]
+    assert sorted(BUILTIN_INSTANCES) == ["dlrm-10x4", "dlrm-30x4", "dlrm-30x4-cpu", "dlrm-60x8"]
     instance = BUILTIN_INSTANCES["dlrm-10x4"]()
     assert (len(instance.tables), instance.num_devices, instance.memory_gb) == (10, 4, 5.0)
     assert PROBLEMS.load("table-sharding@1") is TableShardingProblem

@@ -470,3 +470,65 @@ def test_the_imitation_loss_ignores_how_identical_devices_are_labelled() -> None
     # Devices that differ are not relabelled.
     different = _column_groups(np.array([[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]))
     assert _imitation_loss(c, target, different, 0.3).item() >= a.item() - 1e-6
+
+
+# --- plans from the interface: the greedy base and the imitation targets ---------------------
+
+
+def test_the_greedy_plan_matches_greedy_cost_and_the_local_search_only_improves() -> None:
+    from surrogates.surco.targets import PlanCosts, greedy_plan, local_search, plan_matrix
+
+    p = problem("dlrm-30x4")
+    interface = p.surrogate_interface()
+    pc = PlanCosts(interface)
+    x = plan_matrix(greedy_plan(interface, pc), 4)
+    # One device's cost is the plan restricted to its column, fast path or not.
+    slow = PlanCosts(interface)
+    slow._fast = None
+    assert np.allclose(pc.costs(x), slow.costs(x))
+    greedy = p.evaluate(interface.design(x))
+    reference = p.evaluate(p.baselines()["greedy-cost"](0))
+    assert greedy.feasible
+    assert greedy.objective == pytest.approx(reference.objective, rel=5e-3)
+    searched = local_search(interface, x.argmax(axis=1), max_seconds=5.0, plan_costs=pc)
+    found = p.evaluate(interface.design(plan_matrix(searched, 4)))
+    assert found.feasible
+    assert found.objective <= greedy.objective * (1 + 1e-12)
+
+
+def test_the_greedy_base_prior_answers_the_greedy_plan_and_old_configs_load() -> None:
+    from surrogates.surco.prior import prior_inputs
+    from surrogates.surco.targets import greedy_plan
+
+    interface = problem("dlrm-60x8").surrogate_interface()
+    torch.manual_seed(0)
+    names = (tuple(interface.feature_names), tuple(interface.column_feature_names), tuple(interface.context_names))
+    net = SurCoPrior(PriorConfig(*names, 16, 2, residual_gain=0.0, greedy_base=True)).eval()
+    inputs = prior_inputs(net.config, interface, torch.device("cpu"))
+    assert len(inputs) == 5
+    with torch.no_grad():
+        c = net(*inputs).numpy()
+    assert np.array_equal(c.argmin(axis=1), greedy_plan(interface))
+    with pytest.raises(ValueError, match="greedy base"):
+        net(*as_tensors(interface, torch.device("cpu")))
+    with pytest.raises(ValueError, match="not both"):
+        PriorConfig(*names, position_feature="load_rank", greedy_base=True)
+    # A checkpoint config from before the greedy base loads as a position-base prior.
+    old = net.config.to_json()
+    del old["greedy_base"]
+    assert PriorConfig.from_json(old).greedy_base is False
+
+
+def test_the_search_target_is_no_worse_than_surco_zeros_plan() -> None:
+    from surrogates.surco.trainer import _search_target
+
+    p = problem("dlrm-30x4")
+    interface = p.surrogate_interface()
+    start = oracle_for(p)(start_costs(interface.initial_costs, np.random.default_rng(0), 0.1))
+    assert start is not None
+    x, objective, source = _search_target(p, interface, start, 2.0)
+    evaluation = p.evaluate(interface.design(x))
+    assert evaluation.feasible
+    assert evaluation.objective == pytest.approx(objective)
+    assert objective <= start.objective
+    assert source in ("zero", "zero+search", "greedy", "greedy+search")
