@@ -190,9 +190,9 @@ def measure(rows: list[Row], count: int, batch: int) -> list[str]:
 
     from surrogates.shardcost.measure import MeasureConfig, TableSpec, measure_plan
 
-    config = MeasureConfig(device="cpu", batch=batch, repeats=5, warmup=2)
+    config = MeasureConfig(device="cpu", batch=batch, repeats=7, warmup=2, statistic="min")
     lines = [
-        f"measured on this CPU (batch {batch}, scaled to the instance's; median of 5, one device at a time):",
+        f"measured on this CPU (batch {batch}, scaled to the instance's; least of 7, one device at a time):",
         "",
         "| instance | plans | spearman analytic | spearman calibrated (cpu-small) | measured ms: best by model, best |",
         "|---|---:|---:|---:|---:|",

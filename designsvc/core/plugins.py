@@ -53,6 +53,7 @@ TRAINERS: Registry[Trainer] = Registry(
 PROBLEMS.register("assignment@1", "problems.assignment.problem:AssignmentProblem")
 PROBLEMS.register("network-planning@1", "problems.network_planning.problem:NetworkPlanningProblem")
 PROBLEMS.register("table-sharding@1", "problems.table_sharding.problem:TableShardingProblem")
+PROBLEMS.register("photonics@1", "problems.photonics.problem:PhotonicsProblem")
 
 SOLVERS.register("highs", "solvers.highs:HighsSolver")
 SOLVERS.register("cpsat", "solvers.cpsat:CpSatSolver")
@@ -66,6 +67,7 @@ PROPOSERS.register("surco-hybrid", "surrogates.surco.proposer:SurCoHybridPropose
 
 TRAINERS.register("neuroplan", "surrogates.neuroplan.trainer:NeuroPlanTrainer")
 TRAINERS.register("surco-prior", "surrogates.surco.trainer:SurCoPriorTrainer")
+TRAINERS.register("surco-prior-photonics", "surrogates.surco.photonics_trainer:SurCoPriorPhotonicsTrainer")
 TRAINERS.register("sharding-calibration", "surrogates.shardcost.trainer:ShardingCalibrationTrainer")
 
 _VERSIONED = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)(@(?P<version>[1-9][0-9]*))?$")

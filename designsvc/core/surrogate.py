@@ -55,6 +55,16 @@ class SurrogateInterface:
       ``value`` equals ``Problem.evaluate(...).objective``; ``gradient`` has shape
       ``(R, C)``. ``temperature`` (> 0, in the objective's units) may smooth a maximum in
       the objective; the kind documents how (0: no smoothing, a subgradient at kinks).
+
+    Optional (default None / empty; kinds whose inner solves are quick leave them out):
+
+    - ``fast_argmin(c)``: ``(x, feasible)``, a fast approximation (no solver, milliseconds)
+      of ``argmin_{x in Omega} <c, x>`` as an ``(R, C)`` 0/1 matrix, and whether ``x`` is in
+      ``Omega`` by the kind's own independent check. For kinds whose exact model is too slow
+      for an inner loop (e.g. ``photonics@1``): SurCo-style proposers then use it inside
+      their loop and leave only the final solve to the exact model.
+    - ``image``: ``(K, R, C)`` float array, scale-free per-entry channels of the instance
+      (for a convolutional prior over the decision matrix), named by ``image_names``.
     """
 
     shape: tuple[int, int]
@@ -69,6 +79,9 @@ class SurrogateInterface:
     design: Callable[[FloatArray], JsonDict]
     costs_fixed: Callable[[FloatArray], JsonDict]
     relaxed_objective: RelaxedObjective
+    fast_argmin: Callable[[FloatArray], tuple[FloatArray, bool]] | None = None
+    image: FloatArray | None = None
+    image_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         rows, cols = self.shape
@@ -78,6 +91,8 @@ class SurrogateInterface:
             ("context", self.context.shape, (len(self.context_names),)),
             ("initial_costs", self.initial_costs.shape, (rows, cols)),
         ]
+        if self.image is not None:
+            checks.append(("image", self.image.shape, (len(self.image_names), rows, cols)))
         for name, found, wanted in checks:
             if tuple(found) != wanted:
                 raise ValueError(f"SurrogateInterface.{name} has shape {tuple(found)}, expected {wanted}")

@@ -7,10 +7,12 @@ with them (print, store, serve) is the caller's. Events go to ``on_event`` as JS
 "bound", "gap"}``.
 
 ``design_source`` in the result says where the design came from: ``solver`` (always, except
-when a round's solver ended without any design while its proposal carried a warm-start
-design that the problem's true evaluator finds feasible: then that design is the round's,
-``design_source`` is ``proposal``, the solution status ``feasible`` and the objective the
-evaluator's).
+when a round's proposal carried a warm-start design that the problem's true evaluator finds
+feasible and either the solver ended without any design, or the problem's objective is not
+linear (the solver optimized a surrogate of it) and the warm start is strictly better by the
+true evaluator than the solver's answer: then that design is the round's, ``design_source``
+is ``proposal``, the solution status ``feasible`` and the objective the evaluator's; bound
+and gap stay the solver's, about its own objective).
 """
 
 from __future__ import annotations
@@ -147,6 +149,12 @@ def run_resolved(
                 t = time.perf_counter()
                 design = job.problem.extract_design(model)
                 evaluation = job.problem.evaluate(design)
+                if proposal.warm_start is not None and not job.problem.objective_is_linear:
+                    # The solver optimized a surrogate objective: the warm start it was
+                    # given may still be the better design by the true evaluator.
+                    start_eval = job.problem.evaluate(proposal.warm_start)
+                    if start_eval.feasible and (not evaluation.feasible or start_eval.objective < evaluation.objective):
+                        design, evaluation, source = proposal.warm_start, start_eval, "proposal"
                 timings["evaluate_s"] += time.perf_counter() - t
             elif proposal.warm_start is not None:
                 # The solver found nothing in time (a model too big for the budget): the
@@ -303,7 +311,7 @@ def _outcome(best: _Round | None, token: CancelToken) -> JsonDict:
     solution_status = solve.solution_status.value
     objective = summary["objective"]
     if best.source == "proposal" and best.evaluation is not None:
-        # The solver returned no design; the proposal's design, checked by the evaluator.
+        # The proposal's design (the solver had none, or a worse one by the true evaluator).
         solution_status = SolutionStatus.FEASIBLE.value
         objective = best.evaluation.objective
     return {

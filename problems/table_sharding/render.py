@@ -6,8 +6,10 @@ kernel, all-to-all, saturation; terms of the analytic model, see
 :mod:`problems.table_sharding.cost`), with a dashed line at the plan's objective (the
 slowest device); below, each device's table memory (GB) with a black mark at its capacity,
 red where it is over. Costs are stacked by term, not by table, because the model is not
-additive in tables. A cost model other than the analytic one is drawn as one plain bar per
-device. matplotlib is imported inside :func:`render` (Agg canvas, no pyplot state).
+additive in tables. The calibrated model (:mod:`problems.table_sharding.neural`) is stacked
+as its two parts, the network's compute time and the analytic all-to-all term; any other
+cost model is drawn as one plain bar per device. matplotlib is imported inside
+:func:`render` (Agg canvas, no pyplot state).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from problems.table_sharding.evaluate import (
     parse_design,
     tables_by_device,
 )
+from problems.table_sharding.neural import CalibratedCostModel
 from problems.table_sharding.schema import BYTES_PER_GB, TableShardingInstance, device_label, resolved_devices
 
 __all__ = ["render"]
@@ -37,6 +40,7 @@ _TERM_COLORS = {
     "kernel": "#f0a030",
     "comm": "#6ab04c",
     "saturation": "#8e44ad",
+    "compute (calibrated)": "#4a90c2",
 }
 _MAX_LABELS = 40
 
@@ -68,6 +72,12 @@ def render(
         for k, group in enumerate(groups):
             for name, value in model.terms(group, devices[k]).as_dict().items():
                 terms[name][k] = value
+    elif isinstance(model, CalibratedCostModel):
+        speed = np.array([d.relative_speed for d in devices])
+        terms = {
+            "compute (calibrated)": np.array([model.compute_ms(group) for group in groups]) / speed,
+            "comm": np.array([model.comm_ms(group) for group in groups]) / speed,
+        }
     else:
         terms = {"cost": np.array([model.device_cost(group, devices[k]) for k, group in enumerate(groups)])}
     total = sum(terms.values(), np.zeros(num_devices))

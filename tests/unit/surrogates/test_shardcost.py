@@ -53,6 +53,14 @@ def test_more_pooling_takes_more_time() -> None:
     assert heavy > light  # 60x the lookups
 
 
+def test_min_statistic_measures_and_unknown_statistics_are_refused() -> None:
+    table = [TableSpec(rows=5000, dim=32, pooling_factor=8.0)]
+    config = MeasureConfig(batch=256, row_cap=5000, warmup=1, repeats=5, statistic="min")
+    assert measure_tables(table, config) > 0.0
+    with pytest.raises(ValueError, match="statistic must be median or min"):
+        measure_tables(table, MeasureConfig(statistic="mean"))
+
+
 def test_memory_budget_is_enforced() -> None:
     config = MeasureConfig(row_cap=10**6, memory_budget_gb=0.1)
     with pytest.raises(ValueError, match="memory budget"):

@@ -3,13 +3,14 @@ and the linear-surrogate interface of ``table-sharding@1`` they work through."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -17,10 +18,10 @@ import torch
 
 from designsvc.core.errors import SpecError
 from designsvc.core.plugins import SOLVERS
-from designsvc.core.proposer import Feedback
+from designsvc.core.proposer import Feedback, Proposal, Proposer
 from designsvc.core.types import SolutionStatus, SolveResult, Termination
 from designsvc.services.jobs import queue_for
-from designsvc.services.pipeline import run_any, run_job
+from designsvc.services.pipeline import run_any, run_job, run_resolved
 from designsvc.services.validation import resolve_any, resolve_spec
 from problems.table_sharding.generate import BUILTIN_INSTANCES, generate
 from problems.table_sharding.problem import TableShardingProblem
@@ -532,3 +533,50 @@ def test_the_search_target_is_no_worse_than_surco_zeros_plan() -> None:
     assert evaluation.objective == pytest.approx(objective)
     assert objective <= start.objective
     assert source in ("zero", "zero+search", "greedy", "greedy+search")
+
+
+class _BadCostsProposer(Proposer):
+    """Proposes costs whose argmin piles every table on device 0's neighbours badly, with
+    the greedy-cost plan as the warm start (for the pipeline rule below)."""
+
+    name: ClassVar[str] = "bad-costs"
+
+    def _ask(self) -> Proposal | None:
+        if self.asked:
+            return None
+        interface = self.problem.surrogate_interface()
+        rows, columns = interface.shape
+        costs = np.zeros((rows, columns))
+        costs[:, 1:] = 1.0  # argmin: everything that fits on device 0, the rest packed next
+        return Proposal(
+            warm_start=self.problem.baselines()["greedy-cost"](0), fixed=interface.costs_fixed(costs), label="bad"
+        )
+
+    def _tell(self, proposal: Proposal, feedback: Feedback) -> None:
+        del proposal, feedback
+
+
+def test_a_better_warm_start_stands_over_the_solvers_answer_for_a_surrogate_objective() -> None:
+    job = resolve_spec(spec("surco-prior"))
+    job = dataclasses.replace(job, proposer_cls=_BadCostsProposer)
+    result = run_resolved(job).result
+    assert result["status"] == "succeeded", result.get("error")
+    greedy = job.problem.evaluate(job.problem.baselines()["greedy-cost"](0))
+    assert result["design_source"] == "proposal"
+    assert result["evaluation"]["objective"] == pytest.approx(greedy.objective)
+    assert result["objective"] == result["evaluation"]["objective"]
+    assert result["outcome"]["solution_status"] == "feasible"
+
+
+def test_prior_and_hybrid_never_return_worse_than_the_best_baseline() -> None:
+    problem_ = problem("dlrm-30x4")
+    best = min(problem_.evaluate(b(0)).objective for b in problem_.baselines().values())
+    for name in ("surco-prior", "surco-hybrid"):
+        document = {
+            **spec(name, **({"steps": 3} if name == "surco-hybrid" else {})),
+            "instance_ref": "builtin:dlrm-30x4",
+        }
+        result = run_job(document).result
+        assert result["evaluation"]["feasible"]
+        assert result["evaluation"]["objective"] <= best * (1 + 1e-9)
+        assert result["proposer"]["surco"]["baseline"] in problem_.baselines()
