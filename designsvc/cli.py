@@ -280,15 +280,7 @@ def train(
     if not instances:
         _fail("give at least one --instance (builtin:NAME, generate:..., or an instance file)")
     items: list[Any] = [ref if ":" in ref and not Path(ref).is_file() else load_document(ref) for ref in instances]
-    parsed: JsonDict = {}
-    for item in options or []:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            _fail(f"--option {item!r}: expected KEY=VALUE")
-        try:
-            parsed[key] = json.loads(text)
-        except json.JSONDecodeError:
-            parsed[key] = text
+    parsed = _key_values(options)
     document: JsonDict = {
         "train": {"name": name, "options": parsed},
         "problem": trainer_cls.problem,

@@ -51,12 +51,44 @@ Options (all optional; costs in normalized units, see :mod:`surrogates.surco.zer
   ``solver`` (the registered solver of the inner solves, ``highs``; use one the job's
   solver agrees with), ``step_time_limit_s`` (1.0, per inner solve), ``time_budget_s``
   (20, wall seconds for all steps; set it below the job's ``time_limit_s``, which the
-  steps share with the final solve); ``init_noise`` (0.1, ``surco-zero`` only).
+  steps share with the final solve); ``init_noise`` (0.1, ``surco-zero`` only). For kinds
+  with a fast inner oracle (below) the defaults differ: ``method`` ``straight_through``,
+  ``learning_rate`` 0.5, ``blackbox_lambda`` 2.0, ``time_budget_s`` 300; and
+  ``max_simulations`` (200) and ``decay`` (0.97, the step size's factor per step) apply.
 - the prior (``surco-prior``, ``surco-hybrid``): ``baseline_start`` (true: see above),
   ``checkpoint`` (a file path, or
   ``"shipped"``, the default: ``surrogates/surco/checkpoints/surco-prior-small.pt``),
   ``device`` (``auto`` | ``cpu`` | ``cuda``). The checkpoint's SHA-256 goes into the
   stats and ``provenance.checkpoint_sha256``.
+
+Kinds with a fast inner oracle (``photonics@1``: per-pixel costs over brush-feasible
+designs; :attr:`SurrogateInterface.fast_argmin` is set). Their exact model is too slow for
+an inner loop (random costs: no optimality proof in 30 s), so:
+
+- ``surco-zero`` runs :func:`surrogates.surco.pixels.run_pixel_zero` from the straight-path
+  costs (plus ``init_noise`` noise): each step the fast oracle's design (threshold, then
+  the brush repair) is simulated once (spec loss and adjoint gradient), the gradient goes to
+  the costs by ``method`` ``straight_through`` (default, measured in
+  :mod:`surrogates.surco.pixels`) or ``blackbox``; it stops at ``max_simulations`` (200),
+  ``time_budget_s`` (300 by default here) or at the first brush-feasible design meeting the
+  spec. ``steps``, ``samples``, ``sigma``, ``temperature``, ``solver`` and
+  ``step_time_limit_s`` are not used; ``perturbed`` and ``score`` are refused (they need a
+  solve per sample).
+- ``surco-prior``: the pixel prior (:mod:`surrogates.surco.photonics_prior`, a CNN from the
+  instance image; ``checkpoint`` ``"shipped"`` is ``checkpoints/surco-prior-photonics.pt``)
+  predicts costs, the fast oracle answers them, the design is simulated once (one shot).
+  ``baseline_start`` is not used (the density baseline costs tens of simulations).
+- ``surco-hybrid``: the pixel prior's costs, then ``surco-zero``'s loop from them.
+
+How feasibility is guaranteed. The proposal's costs are ``1 - 2 x_best`` (the design the
+loop kept: the best one the independent checker :func:`problems.photonics.brush.check_brush`
+passed, or the best design met when none passed) and its warm start is that design when it
+passed. The job's solve is the *exact* brush model (every solution brush-feasible by
+construction), whose unique optimum is then ``x_best`` itself (the nearest feasible design
+to it otherwise), proved at once from the warm start (0.4 s on the example). The pipeline
+returns the solver's design, or the warm start when the true evaluator finds it feasible
+and strictly better; either way the returned design passed the exact model or the
+evaluator's own brush check. No snap round is needed (the costs already pin the design).
 
 Torch is imported only when a prior is used, inside :meth:`_ask` (the API process loads
 these classes to validate specs).
@@ -87,6 +119,7 @@ __all__ = [
 
 _RELATIVE_TOLERANCE = 1e-9
 DEFAULT_PIXEL_METHOD: Literal["straight_through", "blackbox"] = "straight_through"
+"""Fast-oracle kinds: the default estimator and its step sizes (see :mod:`surrogates.surco.pixels`)."""
 DEFAULT_PIXEL_LEARNING_RATE = 0.5
 DEFAULT_PIXEL_LAMBDA = 2.0
 DEFAULT_PIXEL_BUDGET_S = 300.0
