@@ -100,10 +100,13 @@ class TableShardingProblem(Problem[TableShardingInstance]):
 
     @classmethod
     def example_spec(cls) -> JsonDict:
+        """``dlrm-30x4`` costed by the shipped CPU calibration, planned by ``surco-hybrid``
+        (the shipped prior, then SurCo-zero steps; HiGHS finalizes the plan)."""
         return {
             "problem": cls.id(),
             "instance_ref": "builtin:dlrm-30x4-cpu",
             "solver": {"name": "highs", "options": {}},
+            "proposer": {"name": "surco-hybrid", "options": {}},
             "limits": {"time_limit_s": 30, "rel_gap": 0.0001, "threads": 1, "seed": 0},
             "compare_baselines": True,
             "tags": ["example"],
