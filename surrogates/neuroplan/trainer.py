@@ -30,6 +30,7 @@ from designsvc.core.options import parse_options as _parse
 from designsvc.core.problem import Problem
 from designsvc.core.trainer import Trainer, TrainingOutput
 from designsvc.core.types import Artifact, JsonDict
+from surrogates.devices import select_device as _select_device
 
 __all__ = ["NeuroPlanTrainer", "TrainerOptions"]
 
@@ -54,15 +55,8 @@ def parse_options(options: Mapping[str, Any]) -> TrainerOptions:
     return _parse(TrainerOptions, options)
 
 
-def select_device(wanted: str) -> Any:
-    """``auto``: CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
-    import torch
-
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise ValueError("option 'device': cuda was asked for but this worker has no CUDA device")
-    if wanted == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
+select_device = _select_device
+"""``auto`` | ``cpu`` | ``cuda`` -> a torch device (:func:`surrogates.devices.select_device`)."""
 
 
 class NeuroPlanTrainer(Trainer):

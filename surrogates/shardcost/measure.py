@@ -131,15 +131,9 @@ class MeasureConfig:
 def select_device_name(wanted: str) -> str:
     """``auto``: ``cuda`` when torch sees a CUDA device, else ``cpu``; ``cuda`` without
     one is a ValueError."""
-    import torch
+    from surrogates.devices import select_device
 
-    if wanted not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {wanted!r}")
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise ValueError("option 'device': cuda was asked for but torch sees no CUDA device here")
-    if wanted == "cpu" or not torch.cuda.is_available():
-        return "cpu"
-    return "cuda"
+    return str(select_device(wanted).type)
 
 
 def effective_rows(rows: int, row_cap: int) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from surrogates.devices import select_device as _select_device
 from surrogates.surco.prior import PriorConfig, SurCoPrior
 
 __all__ = ["FORMAT", "SHIPPED", "check_features", "dump", "fingerprint", "load", "resolve_path", "select_device"]
@@ -33,12 +34,9 @@ def fingerprint(data: bytes) -> str:
 
 
 def select_device(wanted: str) -> torch.device:
-    """``auto``: CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise ValueError("option 'device': cuda was asked for but this worker has no CUDA device")
-    if wanted == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
+    """``auto`` | ``cpu`` | ``cuda`` -> a torch device (:func:`surrogates.devices.select_device`)."""
+    device: torch.device = _select_device(wanted)
+    return device
 
 
 def dump(prior: SurCoPrior, meta: dict[str, Any]) -> bytes:
