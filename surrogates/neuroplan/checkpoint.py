@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from surrogates.neuroplan.policy import PlanningPolicy, PolicyConfig
+from surrogates.weights import read_checkpoint
 
 __all__ = ["FORMAT", "SHIPPED", "dump", "fingerprint", "load", "resolve_path"]
 
@@ -43,18 +44,8 @@ def dump(policy: PlanningPolicy, meta: dict[str, Any]) -> bytes:
 def load(path: Path, device: torch.device) -> tuple[PlanningPolicy, dict[str, Any], str]:
     """``(policy in eval mode on device, meta, fingerprint)``; ValueError naming the file
     when it is missing or not a NeuroPlan checkpoint."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from exc
-    try:
-        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a torch checkpoint loadable with weights_only=True: {first}") from exc
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a NeuroPlan checkpoint (format {FORMAT!r})")
+    saved, digest = read_checkpoint(path, FORMAT, "a NeuroPlan")
     policy = PlanningPolicy(PolicyConfig(**saved["config"]))
     policy.load_state_dict(saved["state_dict"])
     policy.to(device).eval()
-    return policy, dict(saved.get("meta", {})), fingerprint(data)
+    return policy, dict(saved.get("meta", {})), digest

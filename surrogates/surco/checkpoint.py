@@ -15,6 +15,7 @@ import torch
 
 from surrogates.devices import select_device as _select_device
 from surrogates.surco.prior import PriorConfig, SurCoPrior
+from surrogates.weights import read_checkpoint
 
 __all__ = ["FORMAT", "SHIPPED", "check_features", "dump", "fingerprint", "load", "resolve_path", "select_device"]
 
@@ -51,21 +52,11 @@ def dump(prior: SurCoPrior, meta: dict[str, Any]) -> bytes:
 def load(path: Path, device: torch.device) -> tuple[SurCoPrior, dict[str, Any], str]:
     """``(prior in eval mode on device, meta, fingerprint)``; ValueError naming the file
     when it is missing or not a SurCo-prior checkpoint."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from exc
-    try:
-        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a torch checkpoint loadable with weights_only=True: {first}") from exc
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a SurCo-prior checkpoint (format {FORMAT!r})")
+    saved, digest = read_checkpoint(path, FORMAT, "a SurCo-prior")
     prior = SurCoPrior(PriorConfig.from_json(saved["config"]))
     prior.load_state_dict(saved["state_dict"])
     prior.to(device).eval()
-    return prior, dict(saved.get("meta", {})), fingerprint(data)
+    return prior, dict(saved.get("meta", {})), digest
 
 
 def check_features(prior: SurCoPrior, interface: Any, where: str) -> None:

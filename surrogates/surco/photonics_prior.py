@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from surrogates.surco.checkpoint import fingerprint
+from surrogates.weights import read_checkpoint
 
 __all__ = ["FORMAT", "SHIPPED", "PixelPrior", "PixelPriorConfig", "dump", "is_pixel_checkpoint", "load", "pixel_inputs"]
 
@@ -133,18 +133,8 @@ def is_pixel_checkpoint(path: Path) -> bool:
 def load(path: Path, device: torch.device) -> tuple[PixelPrior, dict[str, Any], str]:
     """``(prior in eval mode on device, meta, fingerprint)``; ValueError naming the file
     when it is missing or not a pixel-prior checkpoint."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from exc
-    try:
-        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a torch checkpoint loadable with weights_only=True: {first}") from exc
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a pixel SurCo-prior checkpoint (format {FORMAT!r})")
+    saved, digest = read_checkpoint(path, FORMAT, "a pixel SurCo-prior")
     prior = PixelPrior(PixelPriorConfig.from_json(saved["config"]))
     prior.load_state_dict(saved["state_dict"])
     prior.to(device).eval()
-    return prior, dict(saved.get("meta", {})), fingerprint(data)
+    return prior, dict(saved.get("meta", {})), digest
