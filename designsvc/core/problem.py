@@ -16,6 +16,7 @@ import pyomo.environ as pyo
 from pydantic import BaseModel, ValidationError
 
 from designsvc.core.errors import FieldError, SpecError, pointer_from_path
+from designsvc.core.parametric import ParametricInterface
 from designsvc.core.surrogate import SurrogateInterface
 from designsvc.core.types import Artifact, Evaluation, JsonDict
 
@@ -175,3 +176,10 @@ class Problem(ABC, Generic[InstanceT]):
         SurCo-style proposers that learn the costs of a linear objective over the model's
         feasible set. Kinds without one raise NotImplementedError (the default)."""
         raise NotImplementedError(f"{self.id()} offers no linear-surrogate interface")
+
+    def parametric_interface(self) -> ParametricInterface:
+        """The parametric-response view of this instance (:class:`ParametricInterface`):
+        continuous parameters in a polytope, a simulated frequency response and a band
+        target, for simulator-surrogate proposers such as ``czp-search``. Kinds without
+        one raise NotImplementedError (the default)."""
+        raise NotImplementedError(f"{self.id()} offers no parametric-response interface")

@@ -9,6 +9,7 @@ The public methods do the bookkeeping; subclasses fill ``_ask`` and ``_tell``. S
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ class Proposer(ABC):
         self.asked = 0
         self.told = 0
         self.history: list[JsonDict] = []
+        self.deadline: float | None = None
+        """When the job's time limit ends, as a ``time.perf_counter()`` value; set by the
+        pipeline before the first :meth:`ask` (None outside a job). A proposer whose own
+        loop runs long stops in time to leave the solver and the evaluator their share
+        (see :meth:`time_left_s`)."""
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> None:
@@ -82,6 +88,15 @@ class Proposer(ABC):
             }
         )
         self._tell(proposal, feedback)
+
+    def time_left_s(self, *, reserve_fraction: float = 0.15, reserve_min_s: float = 5.0) -> float | None:
+        """Seconds this proposer may still spend before the job's deadline, keeping back
+        ``max(reserve_min_s, reserve_fraction x the time left)`` for the solve and the
+        evaluation that follow; None when no deadline is set; never below 0."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.perf_counter()
+        return max(0.0, left - max(reserve_min_s, reserve_fraction * left))
 
     def fingerprint(self) -> str | None:
         """The SHA-256 of the model or checkpoint this proposer used (for provenance), or

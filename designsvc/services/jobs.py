@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from designsvc.agent.turn import ResolvedAgentTurn
 from designsvc.core.cancel import CancelToken
 from designsvc.core.errors import JobNotFoundError, SpecError, StoreError, TransitionConflictError
 from designsvc.core.jobs import Executor, JobRecord, JobStatus, JobStore
@@ -62,7 +63,9 @@ def prepare_worker_process() -> None:
 
 def queue_for(job: AnyJob) -> str:
     """The executor queue of a job: a training job's trainer's queue (``gpu``); a solve
-    job's proposer's queue (``gpu`` for neural proposers); else ``cpu``."""
+    job's proposer's queue (``gpu`` for neural proposers); an agent turn's (``gpu``); else ``cpu``."""
+    if isinstance(job, ResolvedAgentTurn):
+        return job.queue
     if isinstance(job, ResolvedTraining):
         return job.trainer_cls.queue
     if job.proposer_cls is not None:

@@ -29,6 +29,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from designsvc import __version__
+from designsvc.agent.turn import ResolvedAgentTurn, run_agent_turn
 from designsvc.core.cancel import CancelToken
 from designsvc.core.errors import ModelNotSupportedError, SpecError
 from designsvc.core.ids import new_id
@@ -44,7 +45,7 @@ from designsvc.core.types import (
 )
 from designsvc.services.validation import AnyJob, ResolvedJob, ResolvedTraining, resolve_spec
 
-__all__ = ["EventCallback", "JobOutput", "run_any", "run_job", "run_resolved", "run_training"]
+__all__ = ["EventCallback", "JobOutput", "relative_improvement", "run_any", "run_job", "run_resolved", "run_training"]
 
 EventCallback = Callable[[JsonDict], None]
 
@@ -114,6 +115,7 @@ def run_resolved(
             assert spec.proposer is not None
             t = time.perf_counter()
             proposer = job.proposer_cls(job.problem, seed=spec.limits.seed, options=spec.proposer.options)
+            proposer.deadline = deadline
             timings["propose_s"] += time.perf_counter() - t
         while True:
             proposal: Proposal | None = Proposal(label="solve")
@@ -214,7 +216,9 @@ def run_any(
     on_event: EventCallback | None = None,
     cancel_token: CancelToken | None = None,
 ) -> JobOutput:
-    """:func:`run_training` or :func:`run_resolved`, by the kind of job."""
+    """:func:`run_training`, an agent turn or :func:`run_resolved`, by the kind of job."""
+    if isinstance(job, ResolvedAgentTurn):
+        return JobOutput(run_agent_turn(job, job_id=job_id, on_event=on_event, cancel_token=cancel_token))
     if isinstance(job, ResolvedTraining):
         return run_training(job, job_id=job_id, on_event=on_event, cancel_token=cancel_token)
     return run_resolved(job, job_id=job_id, on_event=on_event, cancel_token=cancel_token)
@@ -330,6 +334,17 @@ def _outcome(best: _Round | None, token: CancelToken) -> JsonDict:
     }
 
 
+def relative_improvement(baseline: float, ours: float, *, zero: float = 1e-9) -> float | None:
+    """``(baseline - ours) / |baseline|`` (positive: ours is better); None when the
+    baseline's objective is 0 (within ``zero``: a loss the baseline already drives to 0)
+    and ours differs from it, where no relative figure exists (the absolute difference
+    tells); 0 when both are 0."""
+    difference = baseline - ours
+    if abs(baseline) > zero:
+        return difference / abs(baseline)
+    return 0.0 if abs(difference) <= zero else None
+
+
 def _compare(job: ResolvedJob, ours: Evaluation | None) -> list[JsonDict]:
     rows: list[JsonDict] = []
     for name, baseline in sorted(job.problem.baselines().items()):
@@ -337,9 +352,10 @@ def _compare(job: ResolvedJob, ours: Evaluation | None) -> list[JsonDict]:
         design = baseline(job.spec.limits.seed)
         elapsed = time.perf_counter() - t
         evaluation = job.problem.evaluate(design)
-        improvement = None
+        improvement = difference = None
         if ours is not None and ours.feasible and evaluation.feasible:
-            improvement = (evaluation.objective - ours.objective) / max(abs(evaluation.objective), 1e-9)
+            difference = evaluation.objective - ours.objective
+            improvement = relative_improvement(evaluation.objective, ours.objective)
         rows.append(
             {
                 "baseline": name,
@@ -347,6 +363,7 @@ def _compare(job: ResolvedJob, ours: Evaluation | None) -> list[JsonDict]:
                 "feasible": evaluation.feasible,
                 "violations": len(evaluation.violations),
                 "improvement": improvement,
+                "difference": difference,
                 "time_s": elapsed,
             }
         )

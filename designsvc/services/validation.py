@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from designsvc.agent.turn import ResolvedAgentTurn, is_agent_turn, resolve_agent_turn
 from designsvc.core.errors import ModelNotSupportedError, RegistryError, SpecError, UnknownNameError
 from designsvc.core.modelinfo import model_size
 from designsvc.core.plugins import PROBLEMS, PROPOSERS, SOLVERS, TRAINERS, resolve_problem_id
@@ -57,12 +58,14 @@ class ResolvedTraining:
     trainer_cls: type[Trainer]
 
 
-AnyJob = ResolvedJob | ResolvedTraining
+AnyJob = ResolvedJob | ResolvedTraining | ResolvedAgentTurn
 
 
 def resolve_any(data: Any) -> AnyJob:
-    """:func:`resolve_training` for a document with a ``train`` member, else
-    :func:`resolve_spec`."""
+    """:func:`resolve_training` for a document with a ``train`` member, an agent turn
+    (:mod:`designsvc.agent.turn`) for one with ``agent_turn``, else :func:`resolve_spec`."""
+    if is_agent_turn(data):
+        return resolve_agent_turn(data)
     return resolve_training(data) if is_training(data) else resolve_spec(data)
 
 

@@ -70,8 +70,9 @@ an inner loop (random costs: no optimality proof in 30 s), so:
   the brush repair) is simulated once (spec loss and adjoint gradient), the gradient goes to
   the costs by ``method`` ``straight_through`` (default, measured in
   :mod:`surrogates.surco.pixels`) or ``blackbox``; it stops at ``max_simulations`` (200),
-  ``time_budget_s`` (300 by default here) or at the first brush-feasible design meeting the
-  spec. ``steps``, ``samples``, ``sigma``, ``temperature``, ``solver`` and
+  ``time_budget_s`` (300 by default here; in a job never later than leaves the final solve
+  and evaluation ``max(5 s, 15 %)`` of the time left, :meth:`Proposer.time_left_s`) or at
+  the first brush-feasible design meeting the spec. ``steps``, ``samples``, ``sigma``, ``temperature``, ``solver`` and
   ``step_time_limit_s`` are not used; ``perturbed`` and ``score`` are refused (they need a
   solve per sample).
 - ``surco-prior``: the pixel prior (:mod:`surrogates.surco.photonics_prior`, a CNN from the
@@ -269,7 +270,9 @@ class _SurCoProposer(Proposer):
         )
         summary: JsonDict = {"method": config.method, "solver": opts.solver}
         try:
-            result = run_zero(c_start, oracle, config, rng=rng)
+            left = self.time_left_s()
+            budget = config.time_budget_s if left is None else min(config.time_budget_s, left)
+            result = run_zero(c_start, oracle, config, rng=rng, deadline=time.perf_counter() + budget)
         except NoPlanError as exc:
             # Most likely an infeasible instance: the job's own solve of the start costs
             # then reports it (a result, not a failure).
@@ -299,8 +302,19 @@ class _SurCoProposer(Proposer):
             decay=opts.decay,
             time_budget_s=DEFAULT_PIXEL_BUDGET_S if opts.time_budget_s is None else opts.time_budget_s,
         )
-        result = run_pixel_zero(c_start, interface, config)
-        summary: JsonDict = {"method": method, "oracle": "fast_argmin", **result.summary()}
+        # The loop also stops in time to leave the job's final exact solve and evaluation
+        # their share of the job's time limit (Proposer.time_left_s).
+        budget = config.time_budget_s
+        left = self.time_left_s()
+        if left is not None:
+            budget = min(budget, left)
+        result = run_pixel_zero(c_start, interface, config, deadline=time.perf_counter() + budget)
+        summary: JsonDict = {
+            "method": method,
+            "oracle": "fast_argmin",
+            "loop_budget_s": budget,
+            **result.summary(),
+        }
         best = result.best if result.best is not None else result.best_any
         design = interface.design(best.x) if result.best is not None else None
         objective = best.objective if result.best is not None else None

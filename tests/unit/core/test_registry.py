@@ -116,3 +116,18 @@ def test_problem_ids_resolve_to_the_latest_version() -> None:
         resolve_problem_id("assignment@7")
     with pytest.raises(UnknownNameError):
         resolve_problem_id("no-such-kind")
+
+
+def test_a_proposer_keeps_back_a_share_of_the_time_left_for_the_solve() -> None:
+    import time
+
+    problem_cls = PROBLEMS.load("assignment@1")
+    problem = problem_cls(problem_cls.builtin_instances()["gap-10x3"]())
+    proposer = PROPOSERS.load("baseline-start")(problem)
+    assert proposer.time_left_s() is None
+    proposer.deadline = time.perf_counter() + 100.0
+    left = proposer.time_left_s()
+    assert left is not None
+    assert 84.0 < left <= 85.0  # 15 % of 100 s kept back
+    proposer.deadline = time.perf_counter() + 4.0
+    assert proposer.time_left_s() == 0.0  # at least 5 s kept back

@@ -385,10 +385,19 @@ def test_bad_input_gives_clear_errors_with_pointers() -> None:
 
 
 def test_the_model_size_limit_names_the_numbers() -> None:
-    errors = errors_of({"device": "waveguide-bend", "resolution": "default"})
+    errors = errors_of({"device": "wdm", "resolution": "default"})
     message = errors["/resolution"]
+    assert "640 x 640 pixels" in message
     assert "placement terms" in message
     assert f"{MAX_MODEL_TERMS:,}" in message
+
+
+@pytest.mark.slow
+def test_the_full_size_default_resolution_bend_is_accepted() -> None:
+    instance = PhotonicsProblem.parse_instance({"device": "waveguide-bend", "resolution": "default"})
+    problem = PhotonicsProblem(instance)
+    assert problem.setup.design_shape == (160, 160)
+    assert problem.setup.brush_px == 8
 
 
 def test_every_builtin_and_generated_instance_is_valid_and_deterministic() -> None:

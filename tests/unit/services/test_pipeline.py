@@ -12,7 +12,7 @@ from designsvc.core.cancel import CancelToken
 from designsvc.core.errors import SpecError
 from designsvc.core.modelinfo import model_size
 from designsvc.core.types import JsonDict
-from designsvc.services.pipeline import run_job
+from designsvc.services.pipeline import relative_improvement, run_job
 from designsvc.services.validation import resolve_spec, validate_spec
 
 SMALL: dict[str, Any] = {
@@ -78,6 +78,14 @@ def test_compare_baselines_reports_each_baseline() -> None:
             assert row["improvement"] is not None
             assert row["improvement"] >= -1e-9
             assert row["objective"] >= result["evaluation"]["objective"] - 1e-6
+            assert row["difference"] == pytest.approx(row["objective"] - result["evaluation"]["objective"])
+
+
+def test_relative_improvement_has_no_figure_against_a_zero_objective() -> None:
+    assert relative_improvement(10.0, 8.0) == pytest.approx(0.2)
+    assert relative_improvement(-10.0, -12.0) == pytest.approx(0.2)
+    assert relative_improvement(0.0, 0.0) == 0.0
+    assert relative_improvement(0.0, 0.5) is None  # a loss the baseline met: no relative figure
 
 
 def test_render_produces_artifacts_listed_in_the_result() -> None:

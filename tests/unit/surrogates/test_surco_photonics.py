@@ -133,6 +133,20 @@ def test_surco_zero_job_returns_a_brush_feasible_design_no_worse_than_its_start(
     assert result["proposer"]["asked"] == 1  # no snap round: the costs already pin the best design
 
 
+@pytest.mark.slow
+def test_the_loop_leaves_the_final_solve_its_share_of_a_short_job_time_limit() -> None:
+    job = spec("surco-zero", max_simulations=200)
+    job["limits"]["time_limit_s"] = 12
+    result = run_job(job).result
+    assert result["status"] == "succeeded"
+    surco = result["proposer"]["surco"]
+    # The loop's budget comes from the job's deadline (12 s less max(5 s, 15 %)), not from
+    # the 300 s default, so it stopped long before its 200 simulations.
+    assert 0 < surco["loop_budget_s"] <= 12 - 5
+    assert surco["simulations"] < 200
+    assert brush_ok(problem(), result["design"])
+
+
 @pytest.mark.parametrize(
     ("proposer", "options", "pointer"),
     [
