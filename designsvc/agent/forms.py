@@ -151,10 +151,10 @@ def size_cues(sizes: Sequence[str], texts: Iterable[str]) -> dict[str, list[floa
             for nxt in tokens[k + 1 : k + 4]:
                 if nxt[0].isdigit() or nxt in _NUMBER_WORDS:
                     break
-                size = words.get(nxt)
-                if size is not None:
-                    if float(value) not in cues.setdefault(size, []):
-                        cues[size].append(float(value))
+                named = words.get(nxt)
+                if named is not None:
+                    if float(value) not in cues.setdefault(named, []):
+                        cues[named].append(float(value))
                     break
     return cues
 
