@@ -94,6 +94,13 @@ _SOLVER_ALIASES = {
 # ---- grounding ---------------------------------------------------------------------------
 
 
+def _tokens(text: str) -> list[str]:
+    """Lowercase words and numbers of ``text``; names such as dlrm-30x4, gap-10x3 or
+    table-sharding@1 hold digits that are no numbers and are dropped."""
+    lowered = re.sub(r"[\w.]*[a-z][\w.]*[-@][\w.@-]*\d[\w.@-]*|@\d+", " ", text.lower())
+    return re.findall(r"\d+(?:\.\d+)?|[a-z]+", lowered)
+
+
 _SECONDS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, **_UNITS_S}
 
 
@@ -104,8 +111,7 @@ def cued_numbers(texts: Iterable[str]) -> tuple[list[float], list[float]]:
     durations: list[float] = []
     seeds: list[float] = []
     for text in texts:
-        lowered = re.sub(r"[\w.]*[a-z][\w.]*[-@][\w.@-]*\d[\w.@-]*|@\d+", " ", text.lower())
-        tokens = re.findall(r"\d+(?:\.\d+)?|[a-z]+", lowered)
+        tokens = _tokens(text)
         for k, token in enumerate(tokens):
             nxt = tokens[k + 1] if k + 1 < len(tokens) else ""
             value = float(token) if token[0].isdigit() else _NUMBER_WORDS.get(token)
@@ -141,8 +147,7 @@ def size_cues(sizes: Sequence[str], texts: Iterable[str]) -> dict[str, list[floa
             words.setdefault(form, size)
     cues: dict[str, list[float]] = {}
     for text in texts:
-        lowered = re.sub(r"[\w.]*[a-z][\w.]*[-@][\w.@-]*\d[\w.@-]*|@\d+", " ", text.lower())
-        tokens = re.findall(r"\d+(?:\.\d+)?|[a-z]+", lowered)
+        tokens = _tokens(text)
         for k, token in enumerate(tokens):
             value = float(token) if token[0].isdigit() else _NUMBER_WORDS.get(token)
             if value is None:
@@ -169,9 +174,7 @@ def extract_numbers(texts: Iterable[str]) -> list[float]:
             found.append(value)
 
     for text in texts:
-        # names such as dlrm-30x4, gap-10x3 or table-sharding@1 hold digits that are no numbers
-        lowered = re.sub(r"[\w.]*[a-z][\w.]*[-@][\w.@-]*\d[\w.@-]*|@\d+", " ", text.lower())
-        tokens = re.findall(r"\d+(?:\.\d+)?|[a-z]+", lowered)
+        tokens = _tokens(text)
         for k, token in enumerate(tokens):
             unit = tokens[k + 1] if k + 1 < len(tokens) else ""
             if token in {"a", "an"}:
