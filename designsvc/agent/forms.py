@@ -245,23 +245,11 @@ def named_kinds(user_texts: Sequence[str]) -> list[str]:
         keys = set(_KIND_WORD.findall(f"{name.split('@')[0].replace('-', ' ')} {cls.title.lower()}"))
         score = sum(1 for k in keys - _COMMON_WORDS if k in words or (len(k) > 6 and k[:-1] in words))
         score += 3 * len(mentioned(sorted(cls.builtin_instances()), user_texts))
-        score += 3 * len(mentioned(_proposers_only_for(name), user_texts))
+        score += 3 * len(mentioned(_proposers_for(name, only=True), user_texts))
         if score:
             scores[name] = score
     top = max(scores.values(), default=0)
     return [name for name in sorted(scores) if scores[name] == top]
-
-
-def _proposers_only_for(kind: str) -> list[str]:
-    names: list[str] = []
-    for name in PROPOSERS.names():
-        try:
-            kinds = PROPOSERS.load(name).problems
-        except Exception:  # a proposer that cannot load is not offered
-            continue
-        if kinds is not None and set(kinds) == {kind}:
-            names.append(name)
-    return names
 
 
 def kind_schema(user_texts: Sequence[str] = ()) -> JsonDict:
@@ -303,14 +291,16 @@ def generate_sizes(kind: str) -> list[str]:
     return []
 
 
-def _proposers_for(kind: str) -> list[str]:
+def _proposers_for(kind: str, *, only: bool = False) -> list[str]:
+    """The proposers that serve ``kind`` (any-kind proposers too), or with ``only`` those
+    that serve ``kind`` alone; a proposer that cannot load is not offered."""
     names = []
     for name in PROPOSERS.names():
         try:
             kinds = PROPOSERS.load(name).problems
-        except Exception:  # a proposer that cannot load is not offered
+        except Exception:
             continue
-        if kinds is None or kind in kinds:
+        if (kinds is not None and set(kinds) == {kind}) if only else (kinds is None or kind in kinds):
             names.append(name)
     return names
 
