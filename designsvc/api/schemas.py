@@ -64,6 +64,7 @@ class JobPublic(BaseModel):
     counts starts (a redelivery after a lost worker adds one)."""
 
     id: str = Field(description="UUIDv7")
+    tenant: str = Field(description="the tenant that owns the job (`default` when the service runs without keys)")
     status: JobStatus
     problem: str = Field(description="versioned problem kind, e.g. assignment@1")
     tags: list[str]

@@ -20,6 +20,7 @@ from typing import Any
 from designsvc.core.types import Artifact, JsonDict
 
 __all__ = [
+    "DEFAULT_TENANT",
     "TRANSITIONS",
     "ArtifactInfo",
     "BatchRecord",
@@ -85,6 +86,11 @@ def spec_sha256(spec: JsonDict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+DEFAULT_TENANT = "default"
+"""The tenant of jobs made without an API key (the open embedded mode) and of jobs stored
+before tenants existed."""
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A stored job. ``spec`` is the normalized spec document; ``attempts`` counts starts
@@ -107,10 +113,12 @@ class JobRecord:
     cancel_requested: bool = False
     result: JsonDict | None = None
     error: JsonDict | None = None
+    tenant: str = DEFAULT_TENANT
 
     def to_json(self, *, with_result: bool = False) -> JsonDict:
         data: JsonDict = {
             "id": self.id,
+            "tenant": self.tenant,
             "status": self.status.value,
             "problem": self.problem,
             "tags": list(self.tags),
@@ -171,6 +179,7 @@ class BatchRecord:
     job_ids: tuple[str, ...]
     cells: tuple[JsonDict, ...] = field(default_factory=tuple)
     tags: tuple[str, ...] = ()
+    tenant: str = DEFAULT_TENANT
 
 
 class JobStore(ABC):
@@ -190,10 +199,12 @@ class JobStore(ABC):
         idempotency_key: str | None = None,
         batch_id: str | None = None,
         job_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[JobRecord, bool]:
-        """Store a new queued job; return it and True. With an ``idempotency_key`` already
-        used for the same spec (same ``spec_sha256``), return that job and False; used for
-        another spec, raise IdempotencyConflictError."""
+        """Store a new queued job owned by ``tenant``; return it and True. With an
+        ``idempotency_key`` already used for the same spec (same ``spec_sha256``), return that
+        job and False; used for another spec, raise IdempotencyConflictError. Keys are global
+        to the store: the service scopes them by tenant before they get here."""
 
     @abstractmethod
     def get_job(self, job_id: str) -> JobRecord:
@@ -208,9 +219,44 @@ class JobStore(ABC):
         batch_id: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        tenant: str | None = None,
     ) -> JobPage:
         """Jobs matching every given filter, oldest first, ``limit`` per page; pass the
         page's ``next_cursor`` to get the next one. An invalid cursor raises ValueError."""
+
+    @abstractmethod
+    def count_unfinished(self, tenant: str) -> int:
+        """How many of ``tenant``'s jobs are queued, running or canceling."""
+
+    @abstractmethod
+    def delete_job(self, job_id: str) -> JobRecord:
+        """Delete a finished job with its events, artifacts (files too) and index entries;
+        return the record as it was. TransitionConflictError when the job is not finished
+        (cancel it first), JobNotFoundError when there is none."""
+
+    @abstractmethod
+    def purge_finished(self, finished_before: str, *, limit: int = 1000) -> int:
+        """Delete up to ``limit`` finished jobs whose ``finished_at`` is before the RFC 3339
+        time ``finished_before`` (the retention sweep); return how many went."""
+
+    # -- small keyed documents (API keys, agent sessions, webhook endpoints) -----------
+
+    @abstractmethod
+    def put_record(self, collection: str, key: str, data: JsonDict, *, only_new: bool = False) -> bool:
+        """Store ``data`` under ``collection``/``key`` (replacing it unless ``only_new``);
+        return False when ``only_new`` and the key exists (nothing written)."""
+
+    @abstractmethod
+    def get_record(self, collection: str, key: str) -> JsonDict | None:
+        """The document under ``collection``/``key``, or None."""
+
+    @abstractmethod
+    def delete_record(self, collection: str, key: str) -> bool:
+        """Remove the document; False when there was none."""
+
+    @abstractmethod
+    def list_records(self, collection: str) -> list[tuple[str, JsonDict]]:
+        """Every (key, document) of ``collection``, sorted by key."""
 
     @abstractmethod
     def transition(
@@ -264,6 +310,7 @@ class JobStore(ABC):
         cells: Sequence[JsonDict],
         tags: Sequence[str] = (),
         batch_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> BatchRecord: ...
 
     @abstractmethod

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -18,14 +19,17 @@ from typing import Any
 
 from designsvc.core.errors import JobNotFoundError
 from designsvc.core.ids import new_id
-from designsvc.core.jobs import TRANSITIONS, BatchRecord, JobStatus, now_rfc3339
+from designsvc.core.jobs import DEFAULT_TENANT, TRANSITIONS, BatchRecord, JobStatus, now_rfc3339
 from designsvc.core.types import PLAIN_NAME, Artifact, JsonDict
 
 __all__ = [
     "CANCELED_BEFORE_START",
+    "FINISHED",
     "MAX_EVENT_LIMIT",
     "MAX_PAGE_LIMIT",
     "MIB",
+    "TENANT_NAME",
+    "UNFINISHED",
     "check_artifact",
     "check_id",
     "check_idempotency_key",
@@ -33,7 +37,9 @@ __all__ = [
     "check_page_limit",
     "check_problem",
     "check_read_events",
+    "check_record_key",
     "check_tags",
+    "check_tenant",
     "check_transition",
     "decode_cursor",
     "dumps",
@@ -57,6 +63,15 @@ MAX_PAGE_LIMIT = 10_000
 
 MAX_EVENT_LIMIT = 100_000
 """The largest ``limit`` read_events takes."""
+
+TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""What a tenant name (and a record collection) may be."""
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELING)
+"""The statuses a job has until it ends."""
+
+FINISHED = tuple(s for s in JobStatus if s.terminal)
+"""The statuses of a job that has ended."""
 
 
 CANCELED_BEFORE_START: JsonDict = {"type": "Canceled", "message": "canceled before it started"}
@@ -232,6 +247,22 @@ def loads_list(text: str) -> list[Any]:
     return value
 
 
+def check_tenant(tenant: object) -> str:
+    """A tenant name: 1-64 letters, digits, ``.``, ``_`` or ``-``."""
+    if not isinstance(tenant, str) or not TENANT_NAME.fullmatch(tenant):
+        raise ValueError(f"invalid tenant {tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    return tenant
+
+
+def check_record_key(collection: object, key: object) -> tuple[str, str]:
+    """A record's collection (a plain name) and key (1-256 characters, no NUL)."""
+    if not isinstance(collection, str) or not TENANT_NAME.fullmatch(collection):
+        raise ValueError(f"invalid record collection {collection!r}")
+    if not isinstance(key, str) or not 0 < len(key) <= 256 or "\x00" in key:
+        raise ValueError(f"invalid record key {key!r}: use 1-256 characters")
+    return collection, key
+
+
 def new_batch(
     *,
     request: JsonDict,
@@ -239,6 +270,7 @@ def new_batch(
     cells: Sequence[JsonDict],
     tags: Sequence[str],
     batch_id: str | None,
+    tenant: str = DEFAULT_TENANT,
 ) -> BatchRecord:
     """A new batch record from validated arguments: ValueError when ``cells`` is neither
     empty nor one per job or ``batch_id`` is invalid; TypeError for what JSON cannot hold."""
@@ -255,6 +287,7 @@ def new_batch(
         job_ids=ids,
         cells=cell_tuple,
         tags=check_tags(tags),
+        tenant=check_tenant(tenant),
     )
     dumps_object(batch.request, "a batch request")  # TypeError now rather than half-way
     for cell in batch.cells:

@@ -9,9 +9,12 @@ Keys, all under ``prefix`` (default ``designsvc``):
   name -> bytes (artifacts over ``inline_artifact_max_bytes`` are files
   ``artifact_dir/ID/NAME`` instead, written to a temporary file and moved into place);
 - ``P:jobs`` sorted set of every job id by ``seq`` (from the counter ``P:jobs:seq``), with one
-  per status (``P:status:S``), per tag (``P:tag:T``) and per batch (``P:batch:B:jobs``);
+  per status (``P:status:S``), per tag (``P:tag:T``), per tenant (``P:tenant:T``) and per
+  batch (``P:batch:B:jobs``);
 - ``P:idem:KEY`` the job id an idempotency key was first used for;
-- ``P:batch:B`` a batch record (JSON).
+- ``P:batch:B`` a batch record (JSON);
+- ``P:rec:C`` hash key -> JSON document: the keyed records of collection C (API keys, agent
+  sessions, webhook endpoints).
 
 Every write to a job is one Lua script, so the compare-and-set of a transition, its status
 event and the index moves happen atomically. Scripts build key names from the prefix, which
@@ -29,6 +32,7 @@ would lose a job silently); the store logs a warning at start-up when it does no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +52,7 @@ from designsvc.core.errors import (
 )
 from designsvc.core.ids import new_id
 from designsvc.core.jobs import (
+    DEFAULT_TENANT,
     ArtifactInfo,
     BatchRecord,
     JobEvent,
@@ -61,7 +66,9 @@ from designsvc.core.jobs import (
 from designsvc.core.types import Artifact, JsonDict
 from designsvc.store._common import (
     CANCELED_BEFORE_START,
+    FINISHED,
     MIB,
+    UNFINISHED,
     check_artifact,
     check_id,
     check_idempotency_key,
@@ -69,7 +76,9 @@ from designsvc.store._common import (
     check_page_limit,
     check_problem,
     check_read_events,
+    check_record_key,
     check_tags,
+    check_tenant,
     check_transition,
     decode_cursor,
     dumps,
@@ -162,6 +171,7 @@ for i = 7 + ntags, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', jobkey, 'seq', seq, 'event_seq', 0, unpack(fields))
 redis.call('ZADD', prefix .. ':jobs', seq, id)
 redis.call('ZADD', prefix .. ':status:queued', seq, id)
+redis.call('ZADD', prefix .. ':tenant:' .. redis.call('HGET', jobkey, 'tenant'), seq, id)
 for i = 7, 6 + ntags do redis.call('ZADD', prefix .. ':tag:' .. ARGV[i], seq, id) end
 if batch ~= '' then redis.call('ZADD', prefix .. ':batch:' .. batch .. ':jobs', seq, id) end
 if idem ~= '' then redis.call('SET', prefix .. ':idem:' .. idem, id) end
@@ -265,6 +275,32 @@ return 0
 """
 
 
+# ARGV: prefix, id, ',finished,statuses,', tag count n, n tags. Deletes a finished job's keys
+# and index entries; returns {'ok', fields before}, {'notfound'} or {'conflict', status}.
+_DELETE = (
+    _PRELUDE
+    + """
+local cur = redis.call('HGET', jobkey, 'status')
+if not cur then return {'notfound'} end
+if not string.find(ARGV[3], ',' .. cur .. ',', 1, true) then return {'conflict', cur} end
+local fields = redis.call('HGETALL', jobkey)
+for i = 5, 4 + tonumber(ARGV[4]) do redis.call('ZREM', prefix .. ':tag:' .. ARGV[i], id) end
+redis.call('ZREM', prefix .. ':jobs', id)
+redis.call('ZREM', prefix .. ':status:' .. cur, id)
+local tenant = redis.call('HGET', jobkey, 'tenant')
+if tenant then redis.call('ZREM', prefix .. ':tenant:' .. tenant, id) end
+local batch = redis.call('HGET', jobkey, 'batch_id')
+if batch then redis.call('ZREM', prefix .. ':batch:' .. batch .. ':jobs', id) end
+local idem = redis.call('HGET', jobkey, 'idempotency_key')
+if idem and redis.call('GET', prefix .. ':idem:' .. idem) == id then redis.call('DEL', prefix .. ':idem:' .. idem) end
+redis.call('DEL', jobkey, jobkey .. ':events', jobkey .. ':artifacts', jobkey .. ':artifact-data')
+return {'ok', fields}
+"""
+)
+
+_FINISHED_ARG = "," + ",".join(s.value for s in FINISHED) + ","
+
+
 def _redact(url: str) -> str:
     """The URL without its password, for messages."""
     parts = urlsplit(url)
@@ -325,6 +361,7 @@ class RedisJobStore(JobStore):
         self._event = self._client.register_script(_EVENT)
         self._artifact = self._client.register_script(_ARTIFACT)
         self._prune = self._client.register_script(_PRUNE)
+        self._delete = self._client.register_script(_DELETE)
         try:
             self.ping()
         except StoreError:
@@ -431,10 +468,12 @@ class RedisJobStore(JobStore):
         idempotency_key: str | None = None,
         batch_id: str | None = None,
         job_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[JobRecord, bool]:
         """See :meth:`JobStore.create_job`; ValueError for an invalid or existing ``job_id``."""
         job_id = new_id() if job_id is None else check_id(job_id)
         check_problem(problem)
+        check_tenant(tenant)
         if batch_id is not None:
             check_id(batch_id, "batch")
         check_idempotency_key(idempotency_key)
@@ -462,6 +501,8 @@ class RedisJobStore(JobStore):
             fingerprint,
             "cancel_requested",
             "0",
+            "tenant",
+            tenant,
         ]
         if batch_id is not None:
             fields += ["batch_id", batch_id]
@@ -502,6 +543,7 @@ class RedisJobStore(JobStore):
         batch_id: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        tenant: str | None = None,
     ) -> JobPage:
         """See :meth:`JobStore.list_jobs`. Walks the smallest matching index in insertion
         order and checks the other filters against each record."""
@@ -515,6 +557,8 @@ class RedisJobStore(JobStore):
             indexes.append(self._key("tag", tag))
         if batch_id is not None:
             indexes.append(self._key("batch", batch_id, "jobs"))
+        if tenant is not None:
+            indexes.append(self._key("tenant", tenant))
         everything = self._key("jobs")
         with self._errors():
             if len(indexes) > 1:
@@ -551,6 +595,7 @@ class RedisJobStore(JobStore):
                         (wanted_status is None or record.status is wanted_status)
                         and (tag is None or tag in record.tags)
                         and (batch_id is None or record.batch_id == batch_id)
+                        and (tenant is None or record.tenant == tenant)
                     ):
                         matches.append((position, record))
                         if len(matches) > limit:
@@ -740,10 +785,11 @@ class RedisJobStore(JobStore):
         cells: Sequence[JsonDict],
         tags: Sequence[str] = (),
         batch_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> BatchRecord:
         """See :meth:`JobStore.create_batch`; ValueError when ``cells`` is neither empty nor
         one per job, or ``batch_id`` is invalid or taken."""
-        batch = new_batch(request=request, job_ids=job_ids, cells=cells, tags=tags, batch_id=batch_id)
+        batch = new_batch(request=request, job_ids=job_ids, cells=cells, tags=tags, batch_id=batch_id, tenant=tenant)
         document = {
             "id": batch.id,
             "created_at": batch.created_at,
@@ -751,6 +797,7 @@ class RedisJobStore(JobStore):
             "job_ids": list(batch.job_ids),
             "cells": list(batch.cells),
             "tags": list(batch.tags),
+            "tenant": batch.tenant,
         }
         with self._errors():
             stored = self._client.set(self._key("batch", batch.id), dumps(document), nx=True)
@@ -772,7 +819,87 @@ class RedisJobStore(JobStore):
             job_ids=tuple(doc["job_ids"]),
             cells=tuple(doc["cells"]),
             tags=tuple(doc["tags"]),
+            tenant=str(doc.get("tenant", DEFAULT_TENANT)),
         )
+
+    # -- tenants, deletion, retention --------------------------------------------------
+
+    def count_unfinished(self, tenant: str) -> int:
+        """ZINTERCARD of the tenant's index with each unfinished status's (Redis 7)."""
+        index = self._key("tenant", check_tenant(tenant))
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for status in UNFINISHED:
+                pipe.execute_command("ZINTERCARD", 2, index, self._key("status", status.value))
+            return sum(int(n) for n in pipe.execute())
+
+    def delete_job(self, job_id: str) -> JobRecord:
+        """See :meth:`JobStore.delete_job`: keys and index entries in one script, then the
+        artifact files."""
+        record = self.get_job(job_id)
+        with self._errors():
+            metas = self._client.hvals(self._key("job", job_id, "artifacts"))
+        reply = self._run(self._delete, job_id, _FINISHED_ARG, len(record.tags), *record.tags)
+        outcome = _text(reply[0])
+        if outcome == "notfound":
+            raise JobNotFoundError("job", job_id)
+        if outcome == "conflict":
+            raise TransitionConflictError(job_id, _text(reply[1]), [s.value for s in FINISHED], "deleted")
+        for meta in metas:
+            path = loads_object(meta).get("path")
+            if path:
+                Path(path).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    Path(path).parent.rmdir()
+        return _job_from_hash(reply[1])
+
+    def purge_finished(self, finished_before: str, *, limit: int = 1000) -> int:
+        """Finished jobs also expire by ``retention_s``; this deletes those finished before
+        ``finished_before`` now (oldest ids first per status)."""
+        removed = 0
+        for status in FINISHED:
+            with self._errors():
+                members = self._client.zrange(self._key("status", status.value), 0, max(limit * 4, 100))
+            for member in members:
+                if removed >= limit:
+                    return removed
+                try:
+                    record = self.get_job(_text(member))
+                except JobNotFoundError:
+                    continue
+                if record.finished_at is not None and record.finished_at < finished_before:
+                    with contextlib.suppress(JobNotFoundError, TransitionConflictError):
+                        self.delete_job(record.id)
+                        removed += 1
+        return removed
+
+    # -- records -----------------------------------------------------------------------
+
+    def put_record(self, collection: str, key: str, data: JsonDict, *, only_new: bool = False) -> bool:
+        check_record_key(collection, key)
+        text = dumps_object(data, "a record")
+        with self._errors():
+            if only_new:
+                return bool(self._client.hsetnx(self._key("rec", collection), key, text))
+            self._client.hset(self._key("rec", collection), key, text)
+        return True
+
+    def get_record(self, collection: str, key: str) -> JsonDict | None:
+        check_record_key(collection, key)
+        with self._errors():
+            raw = self._client.hget(self._key("rec", collection), key)
+        return None if raw is None else loads_object(raw)
+
+    def delete_record(self, collection: str, key: str) -> bool:
+        check_record_key(collection, key)
+        with self._errors():
+            return bool(self._client.hdel(self._key("rec", collection), key))
+
+    def list_records(self, collection: str) -> list[tuple[str, JsonDict]]:
+        check_record_key(collection, "-")
+        with self._errors():
+            raw = self._client.hgetall(self._key("rec", collection))
+        return sorted((_text(k), loads_object(v)) for k, v in raw.items())
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -821,4 +948,5 @@ def _job_from_hash(raw: Any) -> JobRecord:
         cancel_requested=_text(fields.get("cancel_requested", b"0")) == "1",
         result=optional_object("result"),
         error=optional_object("error"),
+        tenant=optional("tenant") or DEFAULT_TENANT,
     )

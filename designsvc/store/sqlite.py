@@ -34,6 +34,7 @@ from designsvc.core.errors import (
 )
 from designsvc.core.ids import new_id
 from designsvc.core.jobs import (
+    DEFAULT_TENANT,
     ArtifactInfo,
     BatchRecord,
     JobEvent,
@@ -47,7 +48,9 @@ from designsvc.core.jobs import (
 from designsvc.core.types import Artifact, JsonDict
 from designsvc.store._common import (
     CANCELED_BEFORE_START,
+    FINISHED,
     MIB,
+    UNFINISHED,
     check_artifact,
     check_id,
     check_idempotency_key,
@@ -55,7 +58,9 @@ from designsvc.store._common import (
     check_page_limit,
     check_problem,
     check_read_events,
+    check_record_key,
     check_tags,
+    check_tenant,
     check_transition,
     decode_cursor,
     dumps,
@@ -132,6 +137,20 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             tags TEXT NOT NULL
         )""",
     ),
+    # version 2: tenants, the retention sweep's index, keyed records
+    (
+        "ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
+        "CREATE INDEX jobs_tenant ON jobs (tenant, status, seq)",
+        "CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL",
+        "ALTER TABLE batches ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
+        """CREATE TABLE records (
+            collection TEXT NOT NULL,
+            key TEXT NOT NULL,
+            data TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (collection, key)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -139,7 +158,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 _JOB_COLUMNS = (
     "seq, id, status, spec, problem, tags, created_at, updated_at, started_at, finished_at, attempts, "
-    "batch_id, idempotency_key, spec_sha256, cancel_requested, result, error"
+    "batch_id, idempotency_key, spec_sha256, cancel_requested, result, error, tenant"
 )
 
 
@@ -355,10 +374,12 @@ class SqliteJobStore(JobStore):
         idempotency_key: str | None = None,
         batch_id: str | None = None,
         job_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[JobRecord, bool]:
         """See :meth:`JobStore.create_job`; ValueError for an invalid or existing ``job_id``."""
         job_id = new_id() if job_id is None else check_id(job_id)
         check_problem(problem)
+        check_tenant(tenant)
         if batch_id is not None:
             check_id(batch_id, "batch")
         check_idempotency_key(idempotency_key)
@@ -379,7 +400,7 @@ class SqliteJobStore(JobStore):
             now = now_rfc3339()
             cursor = conn.execute(
                 "INSERT INTO jobs (id, status, spec, problem, tags, created_at, updated_at, batch_id, "
-                "idempotency_key, spec_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "idempotency_key, spec_sha256, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     JobStatus.QUEUED.value,
@@ -391,6 +412,7 @@ class SqliteJobStore(JobStore):
                     batch_id,
                     idempotency_key,
                     fingerprint,
+                    tenant,
                 ),
             )
             seq = cursor.lastrowid
@@ -415,6 +437,7 @@ class SqliteJobStore(JobStore):
         batch_id: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        tenant: str | None = None,
     ) -> JobPage:
         check_page_limit(limit)
         after = 0 if cursor is None else decode_cursor(cursor)
@@ -432,6 +455,9 @@ class SqliteJobStore(JobStore):
         if batch_id is not None:
             where.append("j.batch_id = ?")
             params.append(batch_id)
+        if tenant is not None:
+            where.append("j.tenant = ?")
+            params.append(tenant)
         order = "t.seq" if tag is not None else "j.seq"
         columns = ", ".join(f"j.{c.strip()}" for c in _JOB_COLUMNS.split(","))
         rows = self._read(
@@ -649,15 +675,17 @@ class SqliteJobStore(JobStore):
         cells: Sequence[JsonDict],
         tags: Sequence[str] = (),
         batch_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> BatchRecord:
         """See :meth:`JobStore.create_batch`; ValueError when ``cells`` is neither empty nor
         one per job, or ``batch_id`` is invalid or taken."""
-        batch = new_batch(request=request, job_ids=job_ids, cells=cells, tags=tags, batch_id=batch_id)
+        batch = new_batch(request=request, job_ids=job_ids, cells=cells, tags=tags, batch_id=batch_id, tenant=tenant)
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM batches WHERE id = ?", (batch.id,)).fetchone() is not None:
                 raise ValueError(f"a batch with id {batch.id!r} exists already")
             conn.execute(
-                "INSERT INTO batches (id, created_at, request, job_ids, cells, tags) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO batches (id, created_at, request, job_ids, cells, tags, tenant) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch.id,
                     batch.created_at,
@@ -665,13 +693,16 @@ class SqliteJobStore(JobStore):
                     dumps(list(batch.job_ids)),
                     dumps(list(batch.cells)),
                     dumps(list(batch.tags)),
+                    batch.tenant,
                 ),
             )
         return batch
 
     def get_batch(self, batch_id: str) -> BatchRecord:
         require_known_id(batch_id, "batch")
-        rows = self._read("SELECT id, created_at, request, job_ids, cells, tags FROM batches WHERE id = ?", (batch_id,))
+        rows = self._read(
+            "SELECT id, created_at, request, job_ids, cells, tags, tenant FROM batches WHERE id = ?", (batch_id,)
+        )
         if not rows:
             raise JobNotFoundError("batch", batch_id)
         row = rows[0]
@@ -682,7 +713,86 @@ class SqliteJobStore(JobStore):
             job_ids=tuple(loads_list(row["job_ids"])),
             cells=tuple(loads_list(row["cells"])),
             tags=tuple(loads_list(row["tags"])),
+            tenant=row["tenant"],
         )
+
+    # -- tenants, deletion, retention --------------------------------------------------
+
+    def count_unfinished(self, tenant: str) -> int:
+        marks = ", ".join("?" for _ in UNFINISHED)
+        rows = self._read(
+            f"SELECT COUNT(*) FROM jobs WHERE tenant = ? AND status IN ({marks})",
+            (check_tenant(tenant), *(s.value for s in UNFINISHED)),
+        )
+        return int(rows[0][0])
+
+    def delete_job(self, job_id: str) -> JobRecord:
+        """See :meth:`JobStore.delete_job`. Rows go in one transaction; artifact files after
+        it commits (a crash between leaves only unreferenced files, never a row without its
+        file)."""
+        require_known_id(job_id)
+        with self._write() as conn:
+            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFoundError("job", job_id)
+            record = _job_from_row(row)
+            if not record.status.terminal:
+                raise TransitionConflictError(job_id, record.status.value, [s.value for s in FINISHED], "deleted")
+            paths = self._delete_rows(conn, row)
+        _unlink_all(paths)
+        return record
+
+    def purge_finished(self, finished_before: str, *, limit: int = 1000) -> int:
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? "
+                "ORDER BY finished_at LIMIT ?",
+                (finished_before, limit),
+            ).fetchall()
+            paths = [path for row in rows for path in self._delete_rows(conn, row)]
+        _unlink_all(paths)
+        return len(rows)
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, row: sqlite3.Row) -> list[Path]:
+        job_id, seq = row["id"], row["seq"]
+        paths = [
+            Path(r["path"])
+            for r in conn.execute("SELECT path FROM artifacts WHERE job_id = ? AND path IS NOT NULL", (job_id,))
+        ]
+        conn.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM job_tags WHERE seq = ?", (seq,))
+        conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+        return paths
+
+    # -- records -----------------------------------------------------------------------
+
+    def put_record(self, collection: str, key: str, data: JsonDict, *, only_new: bool = False) -> bool:
+        check_record_key(collection, key)
+        text = dumps_object(data, "a record")
+        verb = "INSERT OR IGNORE" if only_new else "INSERT OR REPLACE"
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"{verb} INTO records (collection, key, data, updated_at) VALUES (?, ?, ?, ?)",
+                (collection, key, text, now_rfc3339()),
+            )
+            return cursor.rowcount > 0
+
+    def get_record(self, collection: str, key: str) -> JsonDict | None:
+        check_record_key(collection, key)
+        rows = self._read("SELECT data FROM records WHERE collection = ? AND key = ?", (collection, key))
+        return loads_object(rows[0]["data"]) if rows else None
+
+    def delete_record(self, collection: str, key: str) -> bool:
+        check_record_key(collection, key)
+        with self._write() as conn:
+            return conn.execute("DELETE FROM records WHERE collection = ? AND key = ?", (collection, key)).rowcount > 0
+
+    def list_records(self, collection: str) -> list[tuple[str, JsonDict]]:
+        check_record_key(collection, "-")
+        rows = self._read("SELECT key, data FROM records WHERE collection = ? ORDER BY key", (collection,))
+        return [(r["key"], loads_object(r["data"])) for r in rows]
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -718,4 +828,14 @@ def _job_from_row(row: sqlite3.Row) -> JobRecord:
         cancel_requested=bool(row["cancel_requested"]),
         result=None if row["result"] is None else loads_object(row["result"]),
         error=None if row["error"] is None else loads_object(row["error"]),
+        tenant=row["tenant"],
     )
+
+
+def _unlink_all(paths: Sequence[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+            path.parent.rmdir()  # the job's own directory, once empty
+        except OSError:
+            pass

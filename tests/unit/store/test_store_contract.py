@@ -28,10 +28,11 @@ from designsvc.core.errors import (
     TransitionConflictError,
 )
 from designsvc.core.ids import new_id
-from designsvc.core.jobs import JobRecord, JobStatus, JobStore, spec_sha256
+from designsvc.core.jobs import JobRecord, JobStatus, JobStore, now_rfc3339, spec_sha256
 from designsvc.core.types import Artifact, JsonDict
 from designsvc.store import DEFAULT_SQLITE_NAME, open_store
 from designsvc.store.redis import RedisJobStore
+from designsvc.store import sqlite as sqlite_module
 from designsvc.store.sqlite import SCHEMA_VERSION, SqliteJobStore
 
 REDIS_GROUP = pytest.mark.xdist_group("redis-db13")  # the group conftest gives Redis tests
@@ -1022,3 +1023,130 @@ def test_redis_url_keeps_other_query_parameters(redis_store: Callable[..., Redis
     assert (opened.prefix, opened.inline_artifact_max_bytes) == (store.prefix, 99)
     assert "socket_timeout=7" in opened.url
     opened.close()
+
+
+# -- tenants, deletion, retention, records ------------------------------------------------
+
+
+def test_jobs_and_batches_belong_to_a_tenant(store: JobStore) -> None:
+    mine = _create(store, 0, tenant="acme")
+    theirs = _create(store, 1, tenant="globex")
+    default = _create(store, 2)
+    assert (mine.tenant, theirs.tenant, default.tenant) == ("acme", "globex", "default")
+    assert store.get_job(mine.id).tenant == "acme"
+    assert _all(store, tenant="acme") == [mine.id]
+    assert _all(store, tenant="globex", status=Q) == [theirs.id]
+    assert _all(store, tenant="nobody") == []
+    assert mine.to_json()["tenant"] == "acme"
+    batch = store.create_batch(request={"n": 1}, job_ids=[mine.id], cells=[], tenant="acme")
+    assert store.get_batch(batch.id).tenant == "acme"
+    with pytest.raises(ValueError, match="tenant"):
+        store.create_job(spec=_spec(9), problem="assignment@1", tenant="not a tenant!")
+    assert _all(store) == [mine.id, theirs.id, default.id]  # nothing stored by the refusal
+
+
+def test_count_unfinished_counts_queued_running_and_canceling(store: JobStore) -> None:
+    jobs = [_create(store, n, tenant="acme") for n in range(4)]
+    _create(store, 9, tenant="globex")
+    assert store.count_unfinished("acme") == 4
+    _start(store, jobs[0].id)
+    _start(store, jobs[1].id)
+    store.request_cancel(jobs[1].id)  # canceling
+    store.transition(jobs[0].id, expected={R}, to=S, result={"ok": True})
+    store.request_cancel(jobs[2].id)  # queued -> canceled
+    assert store.count_unfinished("acme") == 2
+    assert store.count_unfinished("globex") == 1
+    assert store.count_unfinished("nobody") == 0
+
+
+def test_delete_removes_a_finished_job_and_everything_it_has(store: JobStore) -> None:
+    job = _create(store, 0, tags=["t"], idempotency_key="k-del", tenant="acme")
+    other = _create(store, 1, tags=["t"], tenant="acme")
+    with pytest.raises(TransitionConflictError, match="queued"):
+        store.delete_job(job.id)  # not finished: nothing removed
+    assert store.get_job(job.id).status is Q
+    _start(store, job.id)
+    store.append_event(job.id, "log", {"m": 1})
+    data = bytes(range(256)) * (_inline_max(store) // 256 + 3)
+    store.put_artifact(job.id, Artifact("big.bin", "application/octet-stream", data))
+    store.put_artifact(job.id, Artifact("small.txt", "text/plain", b"hi"))
+    artifact_dir = getattr(store, "artifact_dir", None)
+    assert isinstance(artifact_dir, Path)
+    assert (artifact_dir / job.id / "big.bin").exists()
+    store.transition(job.id, expected={R}, to=S, result={"ok": True})
+    deleted = store.delete_job(job.id)
+    assert deleted.id == job.id and deleted.status is S
+    with pytest.raises(JobNotFoundError):
+        store.get_job(job.id)
+    with pytest.raises(JobNotFoundError):
+        store.delete_job(job.id)
+    with pytest.raises(JobNotFoundError):
+        store.list_artifacts(job.id)
+    assert not (artifact_dir / job.id).exists()
+    assert _all(store, tag="t") == [other.id]
+    assert _all(store, tenant="acme") == [other.id]
+    assert _all(store, status=S) == []
+    assert store.count_unfinished("acme") == 1
+    # The idempotency key is free again: it makes a new job.
+    again, created = store.create_job(spec=_spec(5), problem="assignment@1", idempotency_key="k-del")
+    assert created and again.id != job.id
+
+
+def test_purge_finished_deletes_only_jobs_finished_before_the_cutoff(store: JobStore) -> None:
+    old = _create(store, 0)
+    _start(store, old.id)
+    store.transition(old.id, expected={R}, to=F, error={"type": "X", "message": "m"})
+    time.sleep(0.01)
+    cutoff = now_rfc3339()
+    time.sleep(0.01)
+    new = _create(store, 1)
+    store.request_cancel(new.id)
+    running = _create(store, 2)
+    _start(store, running.id)
+    assert store.purge_finished(cutoff) == 1
+    assert _all(store) == [new.id, running.id]
+    assert store.purge_finished(cutoff) == 0
+
+
+def test_records_round_trip(store: JobStore) -> None:
+    assert store.get_record("api_keys", "k1") is None
+    assert store.put_record("api_keys", "k1", {"tenant": "acme", "n": [1, 2]})
+    assert store.get_record("api_keys", "k1") == {"tenant": "acme", "n": [1, 2]}
+    assert not store.put_record("api_keys", "k1", {"tenant": "other"}, only_new=True)
+    assert store.get_record("api_keys", "k1") == {"tenant": "acme", "n": [1, 2]}
+    assert store.put_record("api_keys", "k1", {"tenant": "other"})
+    assert store.put_record("api_keys", "k0", {"a": 1}, only_new=True)
+    store.put_record("sessions", "k1", {"s": True})
+    assert store.list_records("api_keys") == [("k0", {"a": 1}), ("k1", {"tenant": "other"})]
+    assert store.delete_record("api_keys", "k1")
+    assert not store.delete_record("api_keys", "k1")
+    assert store.list_records("api_keys") == [("k0", {"a": 1})]
+    assert store.get_record("sessions", "k1") == {"s": True}
+    with pytest.raises(ValueError):
+        store.put_record("bad collection", "k", {})
+    with pytest.raises(ValueError):
+        store.put_record("c", "", {})
+    with pytest.raises(TypeError):
+        store.put_record("c", "k", {"x": object()})
+    assert store.list_records("c") == []
+
+
+def test_sqlite_version_1_files_migrate_to_tenants(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    for statement in sqlite_module._MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO jobs (id, status, spec, problem, tags, created_at, updated_at, spec_sha256) "
+        "VALUES (?, 'queued', '{}', 'assignment@1', '[]', 'x', 'x', 'y')",
+        (new_id(),),
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.close()
+    store = SqliteJobStore(path)
+    [job] = store.list_jobs().items
+    assert job.tenant == "default"
+    assert store.count_unfinished("default") == 1
+    store.close()
