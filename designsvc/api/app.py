@@ -11,9 +11,12 @@ kinds are loaded (pyomo) when a spec names them; solver backends only for ``/v1/
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -57,9 +60,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if resubmitted:
             log.warning("resubmitted %d unfinished job(s) after a restart", len(resubmitted))
     log.info("designsvc API ready (store %s, executor %s)", context.store.url, context.executor.name)
+    sweeper = None
+    if settings.retention_s and not settings.distributed:
+        sweeper = asyncio.create_task(_retention_sweeps(context, settings.retention_s))
     try:
         yield
     finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        if context.security is not None:
+            context.security.close()
+            context.security = None
         if context.owns_executor and context.executor is not None:
             # Jobs still running are left to the pool's processes; the next start resubmits
             # whatever the store still has unfinished.
@@ -70,6 +83,27 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             context.store.close()
             context.store = None
             context.owns_store = False
+
+
+RETENTION_SWEEP_S = 600.0
+"""Seconds between two retention sweeps of the embedded store (the first runs at start-up)."""
+
+
+async def _retention_sweeps(context: ApiContext, retention_s: int) -> None:
+    """Delete the embedded store's jobs finished more than ``retention_s`` ago, now and then
+    every :data:`RETENTION_SWEEP_S` (the Redis store expires them by itself)."""
+    while True:
+        store = context.store
+        if store is not None:
+            cutoff = (datetime.now(UTC) - timedelta(seconds=retention_s)).isoformat(timespec="microseconds")
+            try:
+                removed = await run_in_threadpool(store.purge_finished, cutoff.replace("+00:00", "Z"))
+            except Exception:  # a failed sweep must not stop the API; the next one retries
+                log.exception("retention sweep failed")
+            else:
+                if removed:
+                    log.info("retention: deleted %d job(s) finished before %s", removed, cutoff)
+        await asyncio.sleep(RETENTION_SWEEP_S)
 
 
 def create_app(

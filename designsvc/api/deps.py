@@ -51,6 +51,8 @@ class ApiContext:
     recover: bool | None
     owns_store: bool = False
     owns_executor: bool = False
+    security: Any = None
+    """The app's :class:`designsvc.api.security.SecurityState` (made on first use)."""
 
 
 def get_context(request: Request) -> ApiContext:

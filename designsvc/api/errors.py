@@ -22,6 +22,10 @@ unknown route, wrong method              404/405  ``about:blank`` (405 with ``Al
 body above ``max_body_bytes``            413      ``content-too-large``
 result asked before the job ended        409      ``result-not-ready``
 TransitionConflictError                  409      ``transition-conflict``
+no or a bad API key                      401      ``unauthenticated`` (``WWW-Authenticate``)
+a key without the route's scope          403      ``forbidden``
+over the tenant's request rate           429      ``rate-limited`` (``Retry-After``)
+QuotaExceededError (unfinished jobs)     429      ``too-many-unfinished-jobs``
 StoreError                               503      ``store-unavailable``
 anything else                            500      ``internal-error`` (logged, never leaked)
 =======================================  =======  =========================================
@@ -51,6 +55,7 @@ from designsvc.core.errors import (
     pointer_from_path,
 )
 from designsvc.core.types import JsonDict
+from designsvc.services.policy import QuotaExceededError
 
 __all__ = [
     "PROBLEM_JSON",
@@ -229,6 +234,15 @@ def to_api_error(exc: Exception) -> ApiError | None:
         return ApiError(404, str(exc), slug="not-found", title="Not found")
     if isinstance(exc, TransitionConflictError):
         return ApiError(409, str(exc), slug="transition-conflict", title="Conflicting status change")
+    if isinstance(exc, QuotaExceededError):
+        return ApiError(
+            429,
+            str(exc),
+            slug="too-many-unfinished-jobs",
+            title="Too many unfinished jobs",
+            headers={"Retry-After": "10"},
+            extra={"unfinished_jobs": exc.unfinished, "max_unfinished_jobs": exc.cap},
+        )
     if isinstance(exc, StoreError):
         log.warning("store unavailable: %s", exc)
         return ApiError(
@@ -280,6 +294,7 @@ def install_error_handlers(app: FastAPI, *, allowed_methods: AllowedMethods | No
         JobNotFoundError,
         ArtifactNotFoundError,
         TransitionConflictError,
+        QuotaExceededError,
         StoreError,
         RequestValidationError,
         StarletteHTTPException,

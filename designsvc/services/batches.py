@@ -19,12 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from designsvc.core.errors import FieldError, SpecError
+from designsvc.core.errors import FieldError, SpecError, escape_pointer_token
 from designsvc.core.ids import new_id
 from designsvc.core.jobs import BatchRecord, Executor, JobRecord, JobStatus, JobStore
 from designsvc.core.problem import spec_error_from_validation
 from designsvc.core.types import JsonDict
 from designsvc.services.jobs import hand_over, queue_for
+from designsvc.services.policy import OPEN_POLICY, SubmitPolicy
 from designsvc.services.validation import resolve_spec
 
 __all__ = [
@@ -140,8 +141,11 @@ def expand_batch(data: Any) -> tuple[BatchRequest, list[tuple[JsonDict, JsonDict
                     _set_path(spec, path, value)
                 if request.repetitions > 1 and isinstance(base_seed, int):
                     _set_path(spec, "limits.seed", base_seed + repetition)
-                spec["tags"] = sorted({*spec.get("tags", []), *request.tags, f"scenario:{name}"})
-                if (s_index, c_index) not in checked:  # repetitions differ only in the seed
+                tags = spec.get("tags", [])
+                if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):  # else the cell's check says
+                    spec["tags"] = sorted({*tags, *request.tags, f"scenario:{name}"})
+                # Repetitions differ only in the seed: check the first and the last (largest seed).
+                if (s_index, c_index) not in checked or repetition == request.repetitions - 1:
                     _check_cell(spec, pointer, options)
                     checked.add((s_index, c_index))
                 cells.append(({"scenario": name, "options": options, "repetition": repetition}, spec))
@@ -157,27 +161,41 @@ def _check_cell(spec: JsonDict, scenario_pointer: str, options: JsonDict) -> Non
             if error.pointer.startswith(("/instance", "/problem")):
                 where = scenario_pointer if error.pointer.startswith("/instance") else "/spec/problem"
             else:
-                dotted = error.pointer.strip("/").replace("/", ".")
+                tokens = [t.replace("~1", "/").replace("~0", "~") for t in error.pointer.split("/")[1:]]
+                dotted = ".".join(tokens)
                 grid_path = next((p for p in options if dotted == p or dotted.startswith(p + ".")), None)
-                where = f"/grid/{grid_path}" if grid_path else "/spec" + error.pointer
+                where = f"/grid/{escape_pointer_token(grid_path)}" if grid_path is not None else "/spec" + error.pointer
             errors.append(FieldError(where, f"{error.message} (in {error.pointer or '/'} of cell {options})"))
         raise SpecError(errors) from exc
 
 
-def submit_batch(store: JobStore, executor: Executor, data: Any) -> BatchRecord:
-    """Validate and expand a batch request, store its jobs and the batch, and enqueue the
-    jobs. Nothing is stored when any cell is invalid."""
+def submit_batch(store: JobStore, executor: Executor, data: Any, *, policy: SubmitPolicy = OPEN_POLICY) -> BatchRecord:
+    """Validate and expand a batch request, store its jobs and the batch (owned by
+    ``policy.tenant``), and enqueue the jobs. Nothing is stored when any cell is invalid or
+    breaks the policy's limits, or when the batch would pass the tenant's cap of unfinished
+    jobs (QuotaExceededError)."""
     request, cells = expand_batch(data)
+    resolved = []
+    for index, (_cell, spec) in enumerate(cells):
+        job = resolve_spec(spec)
+        try:
+            policy.check_job(job)
+        except SpecError as exc:
+            raise SpecError(
+                [FieldError(f"/spec{e.pointer}", f"{e.message} (in cell {index})") for e in exc.errors]
+            ) from exc
+        resolved.append(job)
+    policy.check_capacity(store, len(resolved))
     batch_id = new_id()
     job_ids: list[str] = []
     queued: list[tuple[str, str]] = []
-    for _cell, spec in cells:
-        job = resolve_spec(spec)
+    for job in resolved:
         record, _ = store.create_job(
             spec=job.spec.model_dump(mode="json", exclude_none=True),
             problem=job.problem_id,
             tags=job.spec.tags,
             batch_id=batch_id,
+            tenant=policy.tenant,
         )
         job_ids.append(record.id)
         queued.append((record.id, queue_for(job)))
@@ -187,6 +205,7 @@ def submit_batch(store: JobStore, executor: Executor, data: Any) -> BatchRecord:
         job_ids=job_ids,
         cells=[cell for cell, _ in cells],
         tags=request.tags,
+        tenant=policy.tenant,
     )
     for job_id, queue in queued:
         hand_over(store, executor, job_id, queue)

@@ -11,6 +11,7 @@ job whose worker keeps dying fails after ``max_attempts`` instead of looping.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -21,9 +22,10 @@ from typing import Any
 from designsvc.agent.turn import ResolvedAgentTurn
 from designsvc.core.cancel import CancelToken
 from designsvc.core.errors import JobNotFoundError, SpecError, StoreError, TransitionConflictError
-from designsvc.core.jobs import Executor, JobRecord, JobStatus, JobStore
+from designsvc.core.jobs import DEFAULT_TENANT, Executor, JobRecord, JobStatus, JobStore
 from designsvc.core.types import JsonDict
 from designsvc.services.pipeline import run_any
+from designsvc.services.policy import OPEN_POLICY, SubmitPolicy
 from designsvc.services.validation import AnyJob, ResolvedTraining, resolve_any
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "prepare_worker_process",
     "queue_for",
     "recover_jobs",
+    "scoped_idempotency_key",
     "submit_job",
 ]
 
@@ -80,25 +83,40 @@ def submit_job(
     *,
     idempotency_key: str | None = None,
     batch_id: str | None = None,
+    policy: SubmitPolicy = OPEN_POLICY,
 ) -> tuple[JobRecord, bool]:
-    """Validate ``spec`` (a solve or a training spec), store it as a queued job and hand it
-    to ``executor``.
+    """Validate ``spec`` (a solve or a training spec), store it as a queued job of
+    ``policy.tenant`` and hand it to ``executor``.
 
     Returns the job and whether it was created (False: the idempotency key named an existing
-    job with the same spec, which is not submitted again). Raises SpecError before storing
-    anything, and IdempotencyConflictError for a key reused with another spec.
+    job with the same spec, which is not submitted again). Raises SpecError (also for limits
+    the policy sets) and QuotaExceededError before storing anything, and
+    IdempotencyConflictError for a key reused with another spec. Idempotency keys are per
+    tenant.
     """
     job = resolve_any(spec)
+    policy.check_job(job)
+    policy.check_capacity(store)
     record, created = store.create_job(
         spec=job.spec.model_dump(mode="json", exclude_none=True),
         problem=job.problem_id,
         tags=job.spec.tags,
-        idempotency_key=idempotency_key,
+        idempotency_key=scoped_idempotency_key(policy.tenant, idempotency_key),
         batch_id=batch_id,
+        tenant=policy.tenant,
     )
     if created:
         hand_over(store, executor, record.id, queue_for(job))
     return record, created
+
+
+def scoped_idempotency_key(tenant: str, key: str | None) -> str | None:
+    """The store's idempotency key for a tenant's key: the key itself for the default
+    tenant (as before tenants), else a SHA-256 of tenant and key (so two tenants' keys never
+    meet, and the result stays within the store's 256 characters)."""
+    if key is None or tenant == DEFAULT_TENANT:
+        return key
+    return "t:" + hashlib.sha256(f"{tenant}\x00{key}".encode()).hexdigest()
 
 
 def hand_over(store: JobStore, executor: Executor, job_id: str, queue: str) -> None:

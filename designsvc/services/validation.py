@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from designsvc.agent.turn import ResolvedAgentTurn, is_agent_turn, resolve_agent_turn
-from designsvc.core.errors import ModelNotSupportedError, RegistryError, SpecError, UnknownNameError
+from designsvc.core.errors import FieldError, ModelNotSupportedError, RegistryError, SpecError, UnknownNameError
 from designsvc.core.modelinfo import model_size
 from designsvc.core.plugins import PROBLEMS, PROPOSERS, SOLVERS, TRAINERS, resolve_problem_id
 from designsvc.core.problem import Problem
@@ -170,7 +170,10 @@ def _instance(problem_cls: type[Problem[Any]], inline: Any, ref: str | None, poi
         try:
             return problem_cls.generate(seed=seed, **kwargs)
         except SpecError as exc:
-            raise exc.prefixed(pointer) from exc
+            # The generated instance is not in the document: point at the reference itself.
+            raise SpecError(
+                [FieldError(pointer, f"the generated instance is invalid: {error}") for error in exc.errors]
+            ) from exc
         except (TypeError, ValueError) as exc:
             raise SpecError.at(pointer, f"cannot generate an instance: {exc}") from exc
     raise SpecError.at(pointer, f"unknown reference {ref!r}; use 'builtin:NAME' or 'generate:seed=N,SIZE=N,...'")

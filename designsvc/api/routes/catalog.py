@@ -20,6 +20,7 @@ from designsvc.api.schemas import (
     SolverPublic,
     SolversPublic,
 )
+from designsvc.api.security import ReadPrincipal
 from designsvc.core.errors import DesignsvcError, RegistryError, UnknownNameError
 from designsvc.core.plugins import PROBLEMS, SOLVERS, resolve_problem_id
 
@@ -32,8 +33,13 @@ def _schema_url(problem_id: str) -> str:
     return f"/v1/problems/{problem_id}/schema"
 
 
-@router.get("/problems", response_model=ProblemKindsPublic, summary="List problem kinds")
-def list_problems() -> ProblemKindsPublic:
+@router.get(
+    "/problems",
+    response_model=ProblemKindsPublic,
+    responses=problem_responses(401, 403, 429),
+    summary="List problem kinds",
+)
+def list_problems(principal: ReadPrincipal) -> ProblemKindsPublic:
     """Every registered problem kind with its title and builtin instances (usable as
     ``"instance_ref": "builtin:NAME"``); a kind that cannot be loaded says why."""
     items: list[ProblemKindPublic] = []
@@ -63,12 +69,13 @@ def list_problems() -> ProblemKindsPublic:
             "description": "the JSON Schema of the kind's instance (the spec's `instance` member)",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        **problem_responses(404, 500),
+        **problem_responses(401, 403, 404, 429, 500),
     },
     summary="Get a problem kind's instance schema",
 )
 def get_problem_schema(
     kind: Annotated[str, Path(description="kind@version, or a bare kind for its latest version")],
+    principal: ReadPrincipal,
 ) -> JSONResponse:
     """The JSON Schema (draft 2020-12, from pydantic) of the instance of ``kind``
     (``assignment@1``, or ``assignment`` for its latest version)."""
@@ -83,8 +90,10 @@ def get_problem_schema(
     return JSONResponse(cls.instance_schema.model_json_schema())
 
 
-@router.get("/solvers", response_model=SolversPublic, summary="List solvers")
-def list_solvers() -> SolversPublic:
+@router.get(
+    "/solvers", response_model=SolversPublic, responses=problem_responses(401, 403, 429), summary="List solvers"
+)
+def list_solvers(principal: ReadPrincipal) -> SolversPublic:
     """Every registered solver: whether it can run here (and why not), its backend
     version, and its capabilities."""
     items: list[SolverPublic] = []

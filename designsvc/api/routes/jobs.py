@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from designsvc.api.deps import ArtifactName, ContextDep, ExecutorDep, IdempotencyKey, JobId, JsonBody, StoreDep
+from designsvc.api.deps import ArtifactName, ContextDep, ExecutorDep, IdempotencyKey, JsonBody, StoreDep
 from designsvc.api.errors import ApiError, problem_responses
 from designsvc.api.schemas import (
     ArtifactPublic,
@@ -26,6 +26,7 @@ from designsvc.api.schemas import (
     artifact_url,
     job_url,
 )
+from designsvc.api.security import OwnedJobId, ReadPrincipal, SubmitPrincipal, submit_policy
 from designsvc.api.sse import job_event_stream, json_safe
 from designsvc.core.jobs import JobRecord, JobStatus
 from designsvc.core.types import JsonDict
@@ -65,22 +66,27 @@ _RESULT_MEMBERS = (
     openapi_extra=JOB_SPEC_BODY,
     responses={
         200: {"model": JobPublic, "description": "the job made earlier with the same Idempotency-Key and spec"},
-        **problem_responses(400, 413, 422, 503),
+        **problem_responses(400, 401, 403, 413, 422, 429, 503),
     },
     summary="Submit a job",
 )
 def create_job(
     *,
     spec: JsonBody,
+    principal: SubmitPrincipal,
+    context: ContextDep,
     store: StoreDep,
     executor: ExecutorDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
-    """Validate the spec, store it as a queued job and hand it to the executor: 202 with
-    the job and ``Location``. With an ``Idempotency-Key`` used before for the same spec
-    (compared after normalization), 200 with that job; for another spec, 422."""
-    record, created = submit_job(store, executor, spec, idempotency_key=idempotency_key)
+    """Validate the spec, store it as a queued job of the caller's tenant and hand it to the
+    executor: 202 with the job and ``Location``. With an ``Idempotency-Key`` the tenant used
+    before for the same spec (compared after normalization), 200 with that job; for another
+    spec, 422. Over the service's limits (time limit, instance size): 422 with the pointer;
+    at the tenant's cap of unfinished jobs: 429."""
+    policy = submit_policy(context, principal)
+    record, created = submit_job(store, executor, spec, idempotency_key=idempotency_key, policy=policy)
     response.headers["Location"] = job_url(record.id)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -91,10 +97,10 @@ def create_job(
     "/jobs:validate",
     response_model=ValidationPublic,
     openapi_extra=JOB_SPEC_BODY,
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 401, 403, 413, 422, 429),
     summary="Validate a spec and build its model",
 )
-def validate_job(spec: JsonBody) -> JsonDict:
+def validate_job(spec: JsonBody, principal: ReadPrincipal) -> JsonDict:
     """Check the spec completely and build its model without solving or storing anything:
     200 with the model's size, or 422 with pointers into the spec."""
     return validate_spec(spec)
@@ -109,11 +115,12 @@ def _page_link(request: Request, cursor: str) -> str:
 @router.get(
     "/jobs",
     response_model=JobsPublic,
-    responses=problem_responses(422, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
     summary="List jobs",
 )
 def list_jobs(
     *,
+    principal: ReadPrincipal,
     request: Request,
     store: StoreDep,
     response: Response,
@@ -123,10 +130,12 @@ def list_jobs(
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="jobs per page")] = 50,
 ) -> JobsPublic:
-    """Jobs matching every filter, oldest first, ``limit`` per page. The next page is at
-    ``next_cursor`` and in the ``Link: <...>; rel="next"`` header."""
+    """The caller's tenant's jobs matching every filter, oldest first, ``limit`` per page.
+    The next page is at ``next_cursor`` and in the ``Link: <...>; rel="next"`` header."""
     try:
-        page = store.list_jobs(status=status_, tag=tag, batch_id=batch_id, cursor=cursor, limit=limit)
+        page = store.list_jobs(
+            status=status_, tag=tag, batch_id=batch_id, cursor=cursor, limit=limit, tenant=principal.tenant
+        )
     except ValueError as exc:
         raise ApiError(
             422,
@@ -140,9 +149,29 @@ def list_jobs(
     return JobsPublic(items=[JobPublic.of(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic, responses=problem_responses(404, 503), summary="Get a job")
-def get_job(job_id: JobId, store: StoreDep) -> JobPublic:
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobPublic,
+    responses=problem_responses(401, 403, 404, 429, 503),
+    summary="Get a job",
+)
+def get_job(job_id: OwnedJobId, store: StoreDep) -> JobPublic:
     return JobPublic.of(store.get_job(job_id))
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 409, 429, 503),
+    summary="Delete a finished job",
+)
+def delete_job(job_id: OwnedJobId, principal: SubmitPrincipal, store: StoreDep) -> Response:
+    """Delete a finished job with its events, result and artifacts: 204. A job still queued
+    or running is 409 (cancel it first). Finished jobs are also deleted by the service's
+    retention (``DESIGNSVC_RETENTION_S``)."""
+    store.delete_job(job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def result_document(record: JobRecord) -> JsonDict:
@@ -169,10 +198,10 @@ def result_document(record: JobRecord) -> JsonDict:
 @router.get(
     "/jobs/{job_id}/result",
     response_model=ResultPublic,
-    responses=problem_responses(404, 409, 503),
+    responses=problem_responses(401, 403, 404, 409, 429, 503),
     summary="Get a job's result",
 )
-def get_result(job_id: JobId, store: StoreDep) -> JsonDict:
+def get_result(job_id: OwnedJobId, store: StoreDep) -> JsonDict:
     """The result document once the job is finished (succeeded, failed or canceled; a
     canceled job keeps its best design so far); 409 before."""
     record = store.get_job(job_id)
@@ -192,10 +221,10 @@ def get_result(job_id: JobId, store: StoreDep) -> JsonDict:
     "/jobs/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
-    responses=problem_responses(404, 503),
+    responses=problem_responses(401, 403, 404, 429, 503),
     summary="Cancel a job",
 )
-def cancel(job_id: JobId, store: StoreDep) -> JobPublic:
+def cancel(job_id: OwnedJobId, principal: SubmitPrincipal, store: StoreDep) -> JobPublic:
     """Ask the job to stop: a queued job is canceled at once, a running one becomes
     ``canceling`` and then ``canceled`` with its best design so far. A finished job is
     returned unchanged. Always 202: the body shows where the job is."""
@@ -211,13 +240,13 @@ def cancel(job_id: JobId, store: StoreDep) -> JobPublic:
             '`{"id","type","at","data"}`; ends with `event: end` after the terminal status event',
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **problem_responses(404, 422, 503),
+        **problem_responses(401, 403, 404, 422, 429, 503),
     },
     summary="Stream a job's events (Server-Sent Events)",
 )
 async def stream_events(
     *,
-    job_id: JobId,
+    job_id: OwnedJobId,
     request: Request,
     store: StoreDep,
     context: ContextDep,
@@ -254,10 +283,10 @@ async def stream_events(
 @router.get(
     "/jobs/{job_id}/artifacts",
     response_model=ArtifactsPublic,
-    responses=problem_responses(404, 503),
+    responses=problem_responses(401, 403, 404, 429, 503),
     summary="List a job's artifacts",
 )
-def list_artifacts(job_id: JobId, store: StoreDep) -> ArtifactsPublic:
+def list_artifacts(job_id: OwnedJobId, store: StoreDep) -> ArtifactsPublic:
     store.get_job(job_id)
     return ArtifactsPublic(items=[ArtifactPublic.of(job_id, info) for info in store.list_artifacts(job_id)])
 
@@ -266,12 +295,15 @@ def list_artifacts(job_id: JobId, store: StoreDep) -> ArtifactsPublic:
     "/jobs/{job_id}/artifacts/{name}",
     response_class=Response,
     responses={
-        200: {"description": "the artifact's bytes, with its media type", "content": {"application/octet-stream": {}}},
-        **problem_responses(404, 503),
+        200: {
+            "description": "the artifact's bytes, with its media type (image/png, text/csv, ...)",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problem_responses(401, 403, 404, 429, 503),
     },
     summary="Download an artifact",
 )
-def get_artifact(job_id: JobId, name: ArtifactName, store: StoreDep) -> Response:
+def get_artifact(job_id: OwnedJobId, name: ArtifactName, store: StoreDep) -> Response:
     artifact = store.get_artifact(job_id, name)
     return Response(
         content=artifact.data,

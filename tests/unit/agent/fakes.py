@@ -1,8 +1,11 @@
-"""Test doubles: an agent backend on the tiny random model, and an executor that runs jobs
-on a thread of this process (so the backend registered here is the one a turn loads)."""
+"""Test doubles: an agent backend on the tiny random model, a scripted one (no model: it picks
+the first informative option of each form field, so a turn is instant and deterministic), and
+executors that run jobs on a thread of this process (so the backend registered here is the one
+a turn loads) or hold them queued."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -44,6 +47,43 @@ class TinyBackend:
             return _DECODER[0].fill(messages, schema, on_piece=on_piece, check=check)  # type: ignore[arg-type]
 
 
+class ScriptedBackend:
+    """Fills a form without a model: each field's first option that says something (not
+    null, "unknown", "default", "none"), else its first; streams the JSON it writes."""
+
+    name: ClassVar[str] = "scripted-test"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        del options
+
+    def fingerprint(self) -> str | None:
+        return "scripted"
+
+    @staticmethod
+    def pick(schema: dict[str, Any]) -> Any:
+        if "const" in schema:
+            return schema["const"]
+        options = schema.get("enum")
+        if options is None:
+            branches = schema.get("anyOf") or schema.get("oneOf") or []
+            return None if not branches else ScriptedBackend.pick(branches[0])
+        telling = [o for o in options if o not in (None, "unknown", "default", "none")]
+        return (telling or options)[0]
+
+    def fill(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        schema: dict[str, Any],
+        *,
+        on_piece: Callable[[str], None],
+        check: Callable[[], None],
+    ) -> Any:
+        check()
+        value = {key: self.pick(sub) for key, sub in schema.get("properties", {}).items()}
+        on_piece(json.dumps(value))
+        return value
+
+
 class MissingModelBackend:
     """A backend whose model is not installed (what LocalAgentBackend raises then)."""
 
@@ -56,7 +96,11 @@ class MissingModelBackend:
 
 
 def register() -> None:
-    for name, target in (("tiny-test", "fakes:TinyBackend"), ("missing-test", "fakes:MissingModelBackend")):
+    for name, target in (
+        ("tiny-test", "fakes:TinyBackend"),
+        ("missing-test", "fakes:MissingModelBackend"),
+        ("scripted-test", "fakes:ScriptedBackend"),
+    ):
         if name not in AGENT_BACKENDS:
             AGENT_BACKENDS.register(name, target)
 
@@ -77,3 +121,18 @@ class ThreadExecutor(Executor):
         if wait:
             for thread in self.threads:
                 thread.join(timeout=60)
+
+
+class HoldingExecutor(Executor):
+    """Takes jobs and never runs them (they stay queued: a process that went down)."""
+
+    name = "holding"
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    def submit(self, job_id: str, *, queue: str = "cpu") -> None:
+        self.submitted.append(job_id)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        pass

@@ -120,7 +120,7 @@ def test_wrong_method_is_405_with_allow(client: TestClient, finished_job: Any) -
     assert client.delete("/v1/jobs").headers["allow"] == "GET, POST"
     put = client.put(f"/v1/jobs/{finished_job['id']}", json={})
     assert_problem(put, 405)
-    assert put.headers["allow"] == "GET"
+    assert put.headers["allow"] == "DELETE, GET"
     assert client.get(f"/v1/jobs/{finished_job['id']}/cancel").headers["allow"] == "POST"
 
 
@@ -152,7 +152,7 @@ def test_idempotency_key(client: TestClient) -> None:
     wait_for_job(client, first.json()["id"])
 
 
-def test_bad_query_parameters_are_422(client: TestClient) -> None:
+def test_bad_query_parameters_are_422(client: TestClient, finished_job: Any) -> None:
     for params, parameter in (
         ({"status": "sleeping"}, "status"),
         ({"limit": 0}, "limit"),
@@ -161,7 +161,7 @@ def test_bad_query_parameters_are_422(client: TestClient) -> None:
     ):
         body = assert_problem(client.get("/v1/jobs", params=params), 422, slug="invalid-request")
         assert [(e["parameter"], e["in"]) for e in body["errors"]] == [(parameter, "query")]
-    events = client.get(f"/v1/jobs/{UNKNOWN_ID}/events", headers={"Last-Event-ID": "seven"})
+    events = client.get(f"/v1/jobs/{finished_job['id']}/events", headers={"Last-Event-ID": "seven"})
     assert assert_problem(events, 422)["errors"][0]["parameter"] == "Last-Event-ID"
 
 
@@ -205,7 +205,8 @@ def test_no_bad_request_disturbs_stored_jobs(
         client.post(f"/v1/jobs/{UNKNOWN_ID}/cancel"),
         client.get(f"/v1/jobs/{queued_job.id}/result"),
         client.put(f"/v1/jobs/{finished_job['id']}/result"),
-        client.delete(f"/v1/jobs/{finished_job['id']}"),
+        client.delete(f"/v1/jobs/{queued_job.id}"),  # 409: not finished
+        client.delete(f"/v1/jobs/{UNKNOWN_ID}"),
         client.post(f"/v1/jobs/{finished_job['id']}", json=SMALL_SPEC),
         client.get("/v1/jobs", params={"cursor": "zzz"}),
     ]

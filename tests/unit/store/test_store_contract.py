@@ -31,8 +31,8 @@ from designsvc.core.ids import new_id
 from designsvc.core.jobs import JobRecord, JobStatus, JobStore, now_rfc3339, spec_sha256
 from designsvc.core.types import Artifact, JsonDict
 from designsvc.store import DEFAULT_SQLITE_NAME, open_store
-from designsvc.store.redis import RedisJobStore
 from designsvc.store import sqlite as sqlite_module
+from designsvc.store.redis import RedisJobStore
 from designsvc.store.sqlite import SCHEMA_VERSION, SqliteJobStore
 
 REDIS_GROUP = pytest.mark.xdist_group("redis-db13")  # the group conftest gives Redis tests
@@ -1075,7 +1075,8 @@ def test_delete_removes_a_finished_job_and_everything_it_has(store: JobStore) ->
     assert (artifact_dir / job.id / "big.bin").exists()
     store.transition(job.id, expected={R}, to=S, result={"ok": True})
     deleted = store.delete_job(job.id)
-    assert deleted.id == job.id and deleted.status is S
+    assert deleted.id == job.id
+    assert deleted.status is S
     with pytest.raises(JobNotFoundError):
         store.get_job(job.id)
     with pytest.raises(JobNotFoundError):
@@ -1089,7 +1090,8 @@ def test_delete_removes_a_finished_job_and_everything_it_has(store: JobStore) ->
     assert store.count_unfinished("acme") == 1
     # The idempotency key is free again: it makes a new job.
     again, created = store.create_job(spec=_spec(5), problem="assignment@1", idempotency_key="k-del")
-    assert created and again.id != job.id
+    assert created
+    assert again.id != job.id
 
 
 def test_purge_finished_deletes_only_jobs_finished_before_the_cutoff(store: JobStore) -> None:
@@ -1122,9 +1124,9 @@ def test_records_round_trip(store: JobStore) -> None:
     assert not store.delete_record("api_keys", "k1")
     assert store.list_records("api_keys") == [("k0", {"a": 1})]
     assert store.get_record("sessions", "k1") == {"s": True}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="collection"):
         store.put_record("bad collection", "k", {})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="record key"):
         store.put_record("c", "", {})
     with pytest.raises(TypeError):
         store.put_record("c", "k", {"x": object()})
