@@ -9,11 +9,10 @@ package: books from Genesis on, verse numbers removed, verses joined into paragr
 chapter, the first ``--tokens`` tokens (20,000 by default). No installed package ships a
 public-domain novel; ``nltk`` (not installed) only downloads its corpora at run time.
 
-Methods, each over the same token stream in this process, one token per forward (the
-paper's evaluation), every token's next-token loss counted:
+Methods, each over the same token stream in this process, every token's next-token loss counted:
 
-- ``dense``: a growing transformers ``DynamicCache`` (every token kept; absolute positions,
-  past SmolLM2's 8,192-token training length after 8k tokens);
+- ``dense``: full causal attention at absolute positions (a growing ``DynamicCache`` when
+  streamed; past SmolLM2's 8,192-token training length after 8k tokens);
 - ``window``: the sink cache with 0 sinks (drop the oldest token, positions re-assigned in the
   cache): StreamingLLM's failing baseline;
 - ``recompute``: sliding window with recomputation: for each evaluated position, a fresh forward
@@ -22,21 +21,22 @@ paper's evaluation), every token's next-token loss counted:
   reported on those same positions (``ppl@recompute``);
 - ``sinks``: 4 sink tokens + ``cache - 4`` recent ones, positions = cache slots, pre-RoPE
   keys rotated at attention time (the default of :mod:`surrogates.llm.sink_cache`);
-- ``sinks-rerotate``: the same with rotated keys re-rotated on eviction (the other way).
+- ``sinks-rerotate`` (``--streamed`` only): the same with rotated keys re-rotated on eviction.
 
-``cache`` is 256 and 512 (``--caches``). Reported: perplexity (all positions and the recompute
-positions), its ratio to dense and to recompute, tokens per second (evaluated tokens over wall
-seconds, ratio to recompute), the KV-cache bytes (largest over the stream and at its end) and
-the growth of the process's resident memory during the run (sampled every 250 tokens; the
-streaming methods run before dense, whose cache is the only large one).
+Losses of dense, window and sinks come from :mod:`surrogates.llm.batched_eval` by default: one
+forward over the whole text whose attention gives each token exactly what its cache holds,
+equal to streaming (tested; and each run streams its first ``--speed-tokens`` tokens for real,
+and the table shows the largest difference between those streamed losses and the batched
+ones). Streaming 20,000 tokens per method one token per forward took ~65 ms a token on one
+thread here: hours for the plan; ``--streamed`` does it anyway. Speed (tokens/s), KV-cache bytes
+(largest and at the end) and resident-memory growth come from the streamed tokens; recompute's
+from its own forwards. ``cache`` is 256 and 512 (``--caches``).
 
 Run ``python bench/streaming_llm.py`` (``--quick``: 1,500 tokens, stride 10; ``--methods`` and
 ``--caches`` pick a subset). ``--runs FILE.jsonl`` appends each finished run to FILE and skips
 the runs FILE already holds for the same text, so the plan can be split over processes (one per
-cache size, say) and resumed; ``--report FILE.jsonl [FILE ...]`` prints the tables from those files alone (give each
-process its own file). Cost: one SmolLM2 forward per token and method (about 65 ms of
-CPU per token, one thread, here) and a full forward per recomputed position, so the full run
-(20,000 tokens, 7 streaming runs, 2 x 1,000 recomputes) takes hours on a 2-core CPU.
+cache size, say) and resumed; ``--report FILE.jsonl [FILE ...]`` prints the tables from those
+files alone (give each process its own file).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 from rich.progress import Progress  # noqa: E402
 
 from surrogates.devices import select_device  # noqa: E402
+from surrogates.llm.batched_eval import cache_losses, dense_losses  # noqa: E402
 from surrogates.llm.evaluate import (  # noqa: E402
     StreamRun,
     make_cache,
@@ -106,8 +107,8 @@ def table(runs: list[StreamRun], positions: list[int]) -> list[str]:
     dense = next((r for r in runs if r.method == "dense"), None)
     lines = [
         "| method | cache | ppl | ppl@recompute | / dense | / recompute | tokens/s | speed / recompute "
-        "| cache MB max | cache MB end | RSS growth MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| cache MB max | cache MB end | RSS growth MB | streamed tokens | streamed vs batched loss |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         base = next((r for r in runs if r.method == "recompute" and r.cache == run.cache), None)
@@ -119,7 +120,9 @@ def table(runs: list[StreamRun], positions: list[int]) -> list[str]:
         lines.append(
             f"| {run.method} | {run.cache or '-'} | {full} | {at:.2f} | {to_dense:.3f} | {to_base:.3f} | "
             f"{run.tokens_per_s:.1f} | {speed:.1f} | {run.cache_bytes_max / 2**20:.1f} | "
-            f"{run.cache_bytes_end / 2**20:.1f} | {run.rss_growth / 2**20:.0f} |"
+            f"{run.cache_bytes_end / 2**20:.1f} | {run.rss_growth / 2**20:.0f} | "
+            f"{run.speed_tokens or len(run.nll)} | "
+            f"{'-' if run.exact_diff is None else f'{run.exact_diff:.1e}'} |"
         )
     return lines
 
@@ -150,6 +153,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1,500 tokens, stride 10")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--speed-tokens", type=int, default=1_000, help="tokens streamed for speed and memory (batched perplexity)"
+    )
+    parser.add_argument("--streamed", action="store_true", help="stream every token (no batched perplexity)")
     parser.add_argument("--runs", type=Path, help="JSON-lines file: append finished runs, skip those it holds")
     parser.add_argument("--report", type=Path, nargs="+", help="print the tables from these runs files and exit")
     args = parser.parse_args()
@@ -169,6 +176,8 @@ def main() -> int:
     plan: list[tuple[str, int | None]] = [(m, c) for c in caches for m in methods if m in STREAMING]
     plan += [(m, c) for c in caches for m in methods if m == "recompute"]
     plan += [("dense", None)] if "dense" in methods else []
+    if not args.streamed:
+        plan = [(m, c) for m, c in plan if m != "sinks-rerotate"]  # batched losses equal pre-rope's
     key = {"tokens": len(ids), "stride": args.stride, "ids_sha": _ids_digest(ids)}
     runs: list[StreamRun] = []
     if args.runs and args.runs.exists():
@@ -187,13 +196,12 @@ def main() -> int:
             if method == "recompute":
                 assert size is not None
                 recompute_losses(model, ids, size, positions, run, tick=tick)
-            elif method == "dense":
-                stream_losses(model, ids, make_cache(model, None), run, tick=tick)
+            elif args.streamed:
+                cache = make_cache(model, None) if method == "dense" else stream_cache(model, method, size)
+                stream_losses(model, ids, cache, run, tick=tick)
             else:
-                assert size is not None
-                sinks = 0 if method == "window" else SINKS
-                mode: Literal["rerotate", "pre-rope"] = "rerotate" if method == "sinks-rerotate" else "pre-rope"
-                stream_losses(model, ids, make_cache(model, sinks, size, mode), run, tick=tick)
+                exact_then_speed(model, ids, method, size, run, speed=args.speed_tokens)
+                bar.advance(task, total)
             runs.append(run)
             if args.runs:
                 save_run(args.runs, key, run, machine_line(model))
@@ -211,6 +219,34 @@ def main() -> int:
     print()
     print("\n".join(targets(runs, positions)))
     return 0
+
+
+def stream_cache(model: Any, method: str, size: int | None) -> Any:
+    assert size is not None
+    sinks = 0 if method == "window" else SINKS
+    mode: Literal["rerotate", "pre-rope"] = "rerotate" if method == "sinks-rerotate" else "pre-rope"
+    return make_cache(model, sinks, size, mode)
+
+
+def exact_then_speed(model: Any, ids: list[int], method: str, size: int | None, run: StreamRun, *, speed: int) -> None:
+    """Every loss from the batched evaluation (equal to streaming, see
+    surrogates.llm.batched_eval), then ``speed`` tokens really streamed for tokens/s and
+    memory, their losses compared with the batched ones (``run.exact_diff``)."""
+    started = time.perf_counter()
+    if method == "dense":
+        run.nll = dense_losses(model, ids)
+        cache = make_cache(model, None)
+    else:
+        assert size is not None
+        run.nll = cache_losses(model, ids, 0 if method == "window" else SINKS, size)
+        cache = stream_cache(model, method, size)
+    run.seconds = time.perf_counter() - started
+    streamed = StreamRun(method, size)
+    stream_losses(model, ids[: speed + 1], cache, streamed)
+    run.speed_tokens, run.speed_seconds = len(streamed.nll), streamed.seconds
+    run.cache_bytes_max, run.cache_bytes_end = streamed.cache_bytes_max, streamed.cache_bytes_end
+    run.rss_growth = streamed.rss_growth
+    run.exact_diff = max(abs(streamed.nll[t] - run.nll[t]) for t in streamed.nll)
 
 
 def machine_line(model: Any) -> str:
@@ -234,6 +270,9 @@ def save_run(path: Path, key: dict[str, Any], run: StreamRun, machine: str) -> N
         "cache_bytes_max": run.cache_bytes_max,
         "cache_bytes_end": run.cache_bytes_end,
         "rss_growth": run.rss_growth,
+        "speed_tokens": run.speed_tokens,
+        "speed_seconds": run.speed_seconds,
+        "exact_diff": run.exact_diff,
         "nll": {str(p): v for p, v in run.nll.items()},
     }
     with path.open("a", encoding="utf-8") as handle:
@@ -256,6 +295,9 @@ def load_runs(path: Path, key: dict[str, Any] | None = None) -> list[StreamRun]:
         run.cache_bytes_max = record["cache_bytes_max"]
         run.cache_bytes_end = record["cache_bytes_end"]
         run.rss_growth = record["rss_growth"]
+        run.speed_tokens = record.get("speed_tokens", 0)
+        run.speed_seconds = record.get("speed_seconds", 0.0)
+        run.exact_diff = record.get("exact_diff")
         found[(run.method, run.cache)] = run
     return list(found.values())
 

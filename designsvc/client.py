@@ -228,6 +228,10 @@ class Client:
         result: JsonDict = self._json("POST", f"/v1/jobs/{_segment(job_id)}/cancel")
         return result
 
+    def delete(self, job_id: str) -> None:
+        """Delete a finished job with its result and artifacts (ClientError 409 while it runs)."""
+        self._request("DELETE", f"/v1/jobs/{_segment(job_id)}")
+
     def list(
         self,
         *,

@@ -44,6 +44,11 @@ class StreamRun:
     cache_bytes_max: int = 0
     cache_bytes_end: int = 0
     rss_growth: int = 0
+    speed_tokens: int = 0
+    speed_seconds: float = 0.0
+    exact_diff: float | None = None
+    """With ``nll`` from the batched evaluation: the streamed tokens whose wall time gives the
+    speed, and the largest difference between their streamed and batched losses."""
 
     def ppl(self, positions: Sequence[int] | None = None) -> float:
         """Perplexity over all predicted positions, or over ``positions`` (those it has)."""
@@ -53,6 +58,9 @@ class StreamRun:
 
     @property
     def tokens_per_s(self) -> float:
+        """Streamed tokens per wall second (of the speed run when there is one)."""
+        if self.speed_tokens:
+            return self.speed_tokens / self.speed_seconds if self.speed_seconds else float("nan")
         return len(self.nll) / self.seconds if self.seconds else float("nan")
 
 
@@ -136,7 +144,8 @@ def recompute_losses(
     started = time.perf_counter()
     with torch.inference_mode():
         for k, p in enumerate(positions):
-            logits = model(input_ids=tokens[:, max(0, p - size) : p], use_cache=False).logits[0, -1]
+            hidden = model.model(input_ids=tokens[:, max(0, p - size) : p], use_cache=False).last_hidden_state
+            logits = model.lm_head(hidden[:, -1:])[0, -1]  # only the predicting position's logits
             run.nll[p] = _nll(logits, int(tokens[0, p]))
             if (k + 1) % 25 == 0:
                 peak_rss = max(peak_rss, rss_bytes())

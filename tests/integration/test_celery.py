@@ -171,10 +171,34 @@ def server(redis_db: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         proc.stop()
 
 
+@pytest.fixture(scope="module")
+def api_key(redis_db: Any) -> str:
+    """A key of tenant ``ci`` (distributed mode always needs one), made as an operator would
+    (``designsvc keys create --redis ...``)."""
+    made = subprocess.run(
+        [DESIGNSVC, "keys", "create", "--redis", REDIS_URL, "--tenant", "ci", "--scopes", "admin"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DESIGNSVC_")},
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture
-def client(server: str) -> Iterator[Client]:
-    with Client(server, timeout_s=10) as c:
+def client(server: str, api_key: str) -> Iterator[Client]:
+    with Client(server, timeout_s=10, api_key=api_key) as c:
         yield c
+
+
+def test_distributed_mode_refuses_requests_without_a_key(server: str, api_key: str) -> None:
+    from designsvc.client import ClientError
+
+    with Client(server, timeout_s=10) as anonymous, pytest.raises(ClientError) as caught:
+        anonymous.list()
+    assert caught.value.status == 401
+    with Client(server, timeout_s=10, api_key=api_key) as keyed:
+        keyed.list()
 
 
 class Workers:
