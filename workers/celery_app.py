@@ -35,6 +35,14 @@ Why the settings are what they are (DESIGN.md sections 6 and 11):
   is then killed, their messages wait for the visibility timeout. So the containers stop
   workers with SIGQUIT (cold shutdown; ``stop_signal`` in docker-compose.yml): running jobs
   get :data:`SOFT_SHUTDOWN_TIMEOUT_S` to end, then their messages go back on the queue at once.
+* Redis restarts: the store and the broker are one Redis, so a job whose last store write
+  fails while Redis is down is retried (``workers.tasks``) by publishing to that same Redis.
+  Celery's default publish retry gives up after about a second, the task is then rejected
+  without requeue, and the job stayed ``running`` until the visibility timeout (measured, see
+  tests/integration/test_faults.py). So a worker's publishes wait up to
+  :data:`PUBLISH_RETRY_BUDGET_S` for Redis to come back (``task_publish_retry_policy`` and
+  the transport's ``connect_retries_timeout``; the pool child is idle meanwhile: nothing can
+  be fetched either); the retry then starts a new attempt.
 * JSON only, no result backend (the job store is the source of truth), ``task_ignore_result``.
 """
 
@@ -69,6 +77,8 @@ SOFT_SHUTDOWN_TIMEOUT_S = 30.0
 """Seconds a cold shutdown waits for running jobs before it requeues them."""
 MAX_TASKS_PER_CHILD = 100
 """A child process is replaced after this many jobs (solver backends leak a little)."""
+PUBLISH_RETRY_BUDGET_S = 300
+"""About how long a worker's publish (a task retry) waits for an unreachable Redis."""
 
 
 def transport_options(visibility_timeout_s: int) -> dict[str, int]:
@@ -130,8 +140,9 @@ def create_app(redis_url: str | None = None, *, visibility_timeout_s: int | None
         worker_prefetch_multiplier=1,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
-        # Above the longest job (see the module docstring).
-        broker_transport_options=options,
+        # Above the longest job (see the module docstring). connect_retries_timeout: how long a
+        # publish (a task retry) retries connecting (kombu caps it at the 4 s connect timeout).
+        broker_transport_options={**options, "connect_retries_timeout": PUBLISH_RETRY_BUDGET_S},
         result_backend_transport_options=dict(options),
         # Backstops only: the solver's own time limit comes first.
         task_soft_time_limit=SOFT_TIME_LIMIT_S,
@@ -146,6 +157,13 @@ def create_app(redis_url: str | None = None, *, visibility_timeout_s: int | None
         # store; cancelling them would leave them ``running`` until the visibility timeout.
         worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_connection_retry_on_startup=True,
+        # A task retry published while Redis restarts waits for it (module docstring).
+        task_publish_retry_policy={
+            "max_retries": PUBLISH_RETRY_BUDGET_S // 2,
+            "interval_start": 0.5,
+            "interval_step": 0.5,
+            "interval_max": 2,
+        },
         worker_disable_rate_limits=True,
         worker_send_task_events=False,
         task_send_sent_event=False,

@@ -31,6 +31,7 @@ from designsvc.api.sse import EventStreamSettings
 from designsvc.core.jobs import Executor, JobStore
 from designsvc.runtime import ServiceSettings, build_executor, build_store
 from designsvc.services.jobs import recover_jobs
+from designsvc.services.webhooks import WebhookDispatcher
 
 __all__ = ["create_app"]
 
@@ -63,9 +64,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     sweeper = None
     if settings.retention_s and not settings.distributed:
         sweeper = asyncio.create_task(_retention_sweeps(context, settings.retention_s))
+    webhooks = WebhookDispatcher.from_env(context.store)  # sends the store's job webhooks
+    webhooks.start()
     try:
         yield
     finally:
+        await run_in_threadpool(webhooks.stop)
         if sweeper is not None:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

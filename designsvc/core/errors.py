@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ArtifactNotFoundError",
+    "ArtifactQuotaExceededError",
     "DesignsvcError",
     "FieldError",
     "IdempotencyConflictError",
@@ -130,3 +131,9 @@ class TransitionConflictError(DesignsvcError):
 
 class StoreError(DesignsvcError):
     """The job store cannot be reached or used (bad URL, connection refused, disk full)."""
+
+
+class ArtifactQuotaExceededError(StoreError):
+    """An artifact would take the store's artifact files past their quota: the store works,
+    this artifact does not fit (a job that produced it fails with this message; retrying
+    cannot help)."""

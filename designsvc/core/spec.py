@@ -7,15 +7,49 @@ the spec, e.g. ``/limits/time_limit_s``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from designsvc.core.errors import SpecError
 from designsvc.core.problem import spec_error_from_validation
 from designsvc.core.types import JsonDict, SolverConfig
 
-__all__ = ["JobSpec", "LimitsSpec", "PluginSpec", "TrainSpec", "is_training", "parse_spec", "parse_train_spec"]
+__all__ = [
+    "JobSpec",
+    "LimitsSpec",
+    "PluginSpec",
+    "Tag",
+    "TrainSpec",
+    "is_training",
+    "parse_spec",
+    "parse_train_spec",
+]
+
+Tag = Annotated[str, Field(min_length=1, max_length=256)]
+"""A job's tag: 1 to 256 characters (what the job stores take)."""
+
+
+def _instance_item(value: Any) -> Any:
+    if isinstance(value, str | dict):
+        return value
+    raise ValueError("expected an instance reference such as 'builtin:NAME' (a string) or instance data (an object)")
+
+
+# Checked by a validator rather than as ``str | dict``: pydantic puts a union's member names in
+# an error's location, which would make pointers such as /instances/0/str.
+TrainInstance = Annotated[
+    Any, AfterValidator(_instance_item), WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "object"}]})
+]
 
 
 class _Strict(BaseModel):
@@ -69,7 +103,7 @@ class JobSpec(_Strict):
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     compare_baselines: bool = False
     render: bool = True
-    tags: list[str] = Field(default_factory=list, max_length=64)
+    tags: list[Tag] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
     def _one_instance(self) -> JobSpec:
@@ -86,9 +120,9 @@ class TrainSpec(_Strict):
 
     train: PluginSpec
     problem: str = Field(min_length=1, description="problem kind id, e.g. 'network-planning@1'")
-    instances: list[str | dict[str, Any]] = Field(min_length=1, max_length=1000)
+    instances: list[TrainInstance] = Field(min_length=1, max_length=1000)
     limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec(time_limit_s=3600.0))
-    tags: list[str] = Field(default_factory=list, max_length=64)
+    tags: list[Tag] = Field(default_factory=list, max_length=64)
 
 
 def is_training(data: Any) -> bool:

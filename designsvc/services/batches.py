@@ -23,6 +23,7 @@ from designsvc.core.errors import FieldError, SpecError, escape_pointer_token
 from designsvc.core.ids import new_id
 from designsvc.core.jobs import BatchRecord, Executor, JobRecord, JobStatus, JobStore
 from designsvc.core.problem import spec_error_from_validation
+from designsvc.core.spec import Tag
 from designsvc.core.types import JsonDict
 from designsvc.services.jobs import hand_over, queue_for
 from designsvc.services.policy import OPEN_POLICY, SubmitPolicy
@@ -77,7 +78,7 @@ class BatchRequest(_Strict):
     generate: Generator | None = None
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     repetitions: int = Field(default=1, ge=1, le=1000)
-    tags: list[str] = Field(default_factory=list, max_length=64)
+    tags: list[Tag] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
     def _some_scenario(self) -> BatchRequest:

@@ -21,12 +21,19 @@ from typing import Any
 
 from designsvc.agent.turn import ResolvedAgentTurn
 from designsvc.core.cancel import CancelToken
-from designsvc.core.errors import JobNotFoundError, SpecError, StoreError, TransitionConflictError
+from designsvc.core.errors import (
+    ArtifactQuotaExceededError,
+    JobNotFoundError,
+    SpecError,
+    StoreError,
+    TransitionConflictError,
+)
 from designsvc.core.jobs import DEFAULT_TENANT, Executor, JobRecord, JobStatus, JobStore
 from designsvc.core.types import JsonDict
 from designsvc.services.pipeline import run_any
 from designsvc.services.policy import OPEN_POLICY, SubmitPolicy
 from designsvc.services.validation import AnyJob, ResolvedTraining, resolve_any
+from designsvc.services.webhooks import enqueue_job_webhooks
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -140,7 +147,7 @@ def hand_over(store: JobStore, executor: Executor, job_id: str, queue: str) -> N
 def cancel_job(store: JobStore, job_id: str) -> JobRecord:
     """Ask a job to stop: a queued job is canceled at once; a running one keeps its best
     design so far once its solver stops (its worker polls the flag)."""
-    return store.request_cancel(job_id)
+    return _notify(store, store.request_cancel(job_id))
 
 
 def execute_job(
@@ -161,7 +168,7 @@ def execute_job(
     except TransitionConflictError:
         return store.get_job(job_id)
     if record.status is not JobStatus.RUNNING:
-        return record
+        return _notify(store, record)
 
     token = CancelToken()
     stop = threading.Event()
@@ -170,10 +177,20 @@ def execute_job(
     )
     watcher.start()
     try:
-        return _run(store, record, token)
+        return _notify(store, _run(store, record, token))
     finally:
         stop.set()
         watcher.join()
+
+
+def _notify(store: JobStore, record: JobRecord) -> JobRecord:
+    """Queue the webhooks of a finished job (idempotent); a webhook error never fails it."""
+    if record.status.terminal:
+        try:
+            enqueue_job_webhooks(store, record)
+        except Exception:
+            log.exception("job %s: cannot queue its webhooks", record.id)
+    return record
 
 
 def _start(store: JobStore, job_id: str, max_attempts: int) -> JobRecord:
@@ -248,8 +265,16 @@ def _run(store: JobStore, record: JobRecord, token: CancelToken) -> JobRecord:
         return store.transition(
             job_id, expected=ended, to=JobStatus.FAILED, error={"type": type(exc).__name__, "message": str(exc)}
         )
-    for artifact in output.artifacts:
-        store.put_artifact(job_id, artifact)
+    try:
+        for artifact in output.artifacts:
+            store.put_artifact(job_id, artifact)
+    except ArtifactQuotaExceededError as exc:
+        # The store works but this artifact does not fit: retrying cannot help (a StoreError
+        # would be taken for an unreachable store and the job redelivered), so the job fails
+        # with the quota's message and keeps its result document.
+        log.warning("job %s: %s", job_id, exc)
+        error = {"type": "ArtifactQuotaExceededError", "message": str(exc)}
+        return store.transition(job_id, expected=ended, to=JobStatus.FAILED, result=output.result, error=error)
     result = output.result
     return store.transition(
         job_id, expected=ended, to=JobStatus(result["status"]), result=result, error=result.get("error")

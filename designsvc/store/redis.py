@@ -8,6 +8,9 @@ Keys, all under ``prefix`` (default ``designsvc``):
 - ``P:job:ID:artifacts`` hash name -> JSON metadata, ``P:job:ID:artifact-data`` hash
   name -> bytes (artifacts over ``inline_artifact_max_bytes`` are files
   ``artifact_dir/ID/NAME`` instead, written to a temporary file and moved into place);
+- ``P:artifact-bytes`` the total size of those files, kept by the artifact and delete scripts
+  (seeded from the files in ``artifact_dir`` when a store with ``artifact_quota_bytes`` finds
+  it missing); a put that would take it over ``artifact_quota_bytes`` is refused;
 - ``P:jobs`` sorted set of every job id by ``seq`` (from the counter ``P:jobs:seq``), with one
   per status (``P:status:S``), per tag (``P:tag:T``), per tenant (``P:tenant:T``) and per
   batch (``P:batch:B:jobs``);
@@ -45,6 +48,7 @@ from redis.commands.core import Script
 
 from designsvc.core.errors import (
     ArtifactNotFoundError,
+    ArtifactQuotaExceededError,
     IdempotencyConflictError,
     JobNotFoundError,
     StoreError,
@@ -102,7 +106,7 @@ DEFAULT_RETENTION_S = 30 * 24 * 3600
 
 _DEFAULT_PREFIX = "designsvc"
 _DEFAULT_INLINE_MAX = 8 * MIB
-_URL_OPTIONS = ("prefix", "retention_s", "artifact_dir", "inline_artifact_max_bytes")
+_URL_OPTIONS = ("prefix", "retention_s", "artifact_dir", "inline_artifact_max_bytes", "artifact_quota_bytes")
 
 # Every script gets ARGV[1] = prefix and ARGV[2] = job id.
 _PRELUDE = """
@@ -242,12 +246,20 @@ return {'ok', add_event(ARGV[3], ARGV[4], ARGV[5])}
 """
 )
 
-# ARGV: prefix, id, name, metadata (JSON), inline '1'/'0', data (inline only).
+# ARGV: prefix, id, name, metadata (JSON), inline '1'/'0', data (inline only), file size (0
+# when inline), quota (-1: none). Returns {'quota', bytes used by other files} when over it.
 _ARTIFACT = (
     _PRELUDE
     + """
 if redis.call('EXISTS', jobkey) == 0 then return {'notfound'} end
 local old = redis.call('HGET', jobkey .. ':artifacts', ARGV[3])
+local freed = 0
+if old and cjson.decode(old)['path'] then freed = tonumber(cjson.decode(old)['size']) end
+local added = tonumber(ARGV[7])
+local counter = prefix .. ':artifact-bytes'
+local used = tonumber(redis.call('GET', counter) or '0') - freed
+if tonumber(ARGV[8]) >= 0 and added > 0 and used + added > tonumber(ARGV[8]) then return {'quota', used} end
+if added ~= freed then redis.call('INCRBY', counter, added - freed) end
 redis.call('HSET', jobkey .. ':artifacts', ARGV[3], ARGV[4])
 if ARGV[5] == '1' then
   redis.call('HSET', jobkey .. ':artifact-data', ARGV[3], ARGV[6])
@@ -293,6 +305,12 @@ local batch = redis.call('HGET', jobkey, 'batch_id')
 if batch then redis.call('ZREM', prefix .. ':batch:' .. batch .. ':jobs', id) end
 local idem = redis.call('HGET', jobkey, 'idempotency_key')
 if idem and redis.call('GET', prefix .. ':idem:' .. idem) == id then redis.call('DEL', prefix .. ':idem:' .. idem) end
+local freed = 0
+for _, meta in ipairs(redis.call('HVALS', jobkey .. ':artifacts')) do
+  local m = cjson.decode(meta)
+  if m['path'] then freed = freed + tonumber(m['size']) end
+end
+if freed > 0 then redis.call('DECRBY', prefix .. ':artifact-bytes', freed) end
 redis.call('DEL', jobkey, jobkey .. ':events', jobkey .. ':artifacts', jobkey .. ':artifact-data')
 return {'ok', fields}
 """
@@ -318,6 +336,8 @@ class RedisJobStore(JobStore):
     ``retention_s`` seconds after a job finishes its keys expire (None keeps them);
     ``artifact_dir`` (a directory every process sees) receives artifacts over
     ``inline_artifact_max_bytes`` bytes; without it such artifacts raise StoreError.
+    ``artifact_quota_bytes`` (None: no quota) caps the total size of those files: a put that
+    would exceed it raises StoreError and writes nothing.
     The constructor connects (StoreError when Redis does not answer) and warns when the
     server's ``maxmemory-policy`` is not ``noeviction``. ``url`` (the attribute) keeps the
     password, since it must open the store again elsewhere: do not log it.
@@ -331,7 +351,10 @@ class RedisJobStore(JobStore):
         retention_s: int | None = DEFAULT_RETENTION_S,
         artifact_dir: Path | None = None,
         inline_artifact_max_bytes: int = _DEFAULT_INLINE_MAX,
+        artifact_quota_bytes: int | None = None,
     ) -> None:
+        if artifact_quota_bytes is not None and artifact_quota_bytes < 0:
+            raise ValueError(f"artifact_quota_bytes must be >= 0 or None, got {artifact_quota_bytes}")
         if not prefix or any(c.isspace() for c in prefix):
             raise ValueError(f"invalid key prefix {prefix!r}")
         if retention_s is not None and retention_s <= 0:
@@ -342,6 +365,7 @@ class RedisJobStore(JobStore):
         self.retention_s = retention_s
         self.artifact_dir = None if artifact_dir is None else Path(artifact_dir).expanduser().resolve()
         self.inline_artifact_max_bytes = inline_artifact_max_bytes
+        self.artifact_quota_bytes = artifact_quota_bytes
         self._redis_url = url
         self._shown_url = _redact(url)
         self.url = self._make_url()
@@ -368,6 +392,8 @@ class RedisJobStore(JobStore):
             self._client.close()
             raise
         self._check_eviction_policy()
+        if artifact_quota_bytes is not None and self.artifact_dir is not None:
+            self._seed_artifact_bytes(self.artifact_dir)
 
     # -- construction from a URL -------------------------------------------------------
 
@@ -383,6 +409,8 @@ class RedisJobStore(JobStore):
             options.append(("artifact_dir", str(self.artifact_dir)))
         if self.inline_artifact_max_bytes != _DEFAULT_INLINE_MAX:
             options.append(("inline_artifact_max_bytes", str(self.inline_artifact_max_bytes)))
+        if self.artifact_quota_bytes is not None:
+            options.append(("artifact_quota_bytes", str(self.artifact_quota_bytes)))
         if not options:
             return self._redis_url
         parts = urlsplit(self._redis_url)
@@ -393,7 +421,7 @@ class RedisJobStore(JobStore):
     def from_url(cls, url: str) -> RedisJobStore:
         """Open a Redis URL that may carry this store's options as query parameters
         (``prefix``, ``retention_s`` with 0 meaning keep for ever, ``artifact_dir``,
-        ``inline_artifact_max_bytes``); the other parameters go to redis-py."""
+        ``inline_artifact_max_bytes``, ``artifact_quota_bytes``); the other parameters go to redis-py."""
         parts = urlsplit(url)
         kwargs: dict[str, Any] = {}
         rest: list[tuple[str, str]] = []
@@ -445,6 +473,18 @@ class RedisJobStore(JobStore):
                 self._shown_url,
                 policy,
             )
+
+    def _seed_artifact_bytes(self, artifact_dir: Path) -> None:
+        """Start the artifact byte counter, when it is missing (a store written before it
+        existed, or a Redis that lost its data), at the size of the files in ``artifact_dir``."""
+        counter = self._key("artifact-bytes")
+        with self._errors():
+            if self._client.exists(counter):
+                return
+            total = sum(
+                p.stat().st_size for p in artifact_dir.glob("*/*") if p.is_file() and not p.name.startswith(".")
+            )
+            self._client.set(counter, total, nx=True)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -692,7 +732,9 @@ class RedisJobStore(JobStore):
     def put_artifact(self, job_id: str, artifact: Artifact) -> ArtifactInfo:
         """See :meth:`JobStore.put_artifact`; ValueError for a name that is not a plain file
         name, JobNotFoundError for an unknown job, StoreError for an artifact over
-        ``inline_artifact_max_bytes`` when the store has no ``artifact_dir``."""
+        ``inline_artifact_max_bytes`` when the store has no ``artifact_dir`` or over
+        ``artifact_quota_bytes`` (checked before the file is written, and again atomically with
+        the metadata; the file is moved into place only once the metadata is stored)."""
         require_known_id(job_id)
         data = check_artifact(artifact)
         self._require_job(job_id)
@@ -701,6 +743,8 @@ class RedisJobStore(JobStore):
         )
         meta: JsonDict = {"media_type": info.media_type, "size": info.size_bytes, "sha256": info.sha256}
         inline = info.size_bytes <= self.inline_artifact_max_bytes
+        quota = -1 if self.artifact_quota_bytes is None else self.artifact_quota_bytes
+        temp: Path | None = None
         if not inline:
             if self.artifact_dir is None:
                 raise StoreError(
@@ -708,24 +752,56 @@ class RedisJobStore(JobStore):
                     f"{self.inline_artifact_max_bytes} kept in Redis, and the store has no artifact_dir"
                 )
             target = self.artifact_dir / check_id(job_id) / artifact.name
-            temp: Path | None = None
+            if quota >= 0:
+                with self._errors():
+                    old = self._client.hget(self._key("job", job_id, "artifacts"), artifact.name)
+                    used = int(self._client.get(self._key("artifact-bytes")) or 0)
+                if old and loads_object(old).get("path"):
+                    used -= int(loads_object(old)["size"])
+                self._check_quota(quota, used, job_id, artifact.name, info.size_bytes)
             try:
                 temp = write_temp_file(target.parent, artifact.name, data)
-                replace_file_atomically(temp, target)
             except OSError as exc:
-                if temp is not None:
-                    temp.unlink(missing_ok=True)
                 raise StoreError(f"cannot write artifact {artifact.name!r} of job {job_id}: {exc}") from exc
             meta["path"] = str(target)
-        reply = self._run(
-            self._artifact, job_id, artifact.name, dumps(meta), "1" if inline else "0", data if inline else ""
-        )
-        if _text(reply[0]) == "notfound":
-            raise JobNotFoundError("job", job_id)
+        try:
+            reply = self._run(
+                self._artifact,
+                job_id,
+                artifact.name,
+                dumps(meta),
+                "1" if inline else "0",
+                data if inline else "",
+                0 if inline else info.size_bytes,
+                quota,
+            )
+            if _text(reply[0]) == "quota":
+                self._check_quota(quota, int(reply[1]), job_id, artifact.name, info.size_bytes)
+            if _text(reply[0]) == "notfound":
+                raise JobNotFoundError("job", job_id)
+            if temp is not None:
+                replace_file_atomically(temp, target)
+                temp = None
+        except OSError as exc:
+            raise StoreError(f"cannot write artifact {artifact.name!r} of job {job_id}: {exc}") from exc
+        finally:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    temp.parent.rmdir()  # the job's directory, if this put created it
         old_path = loads_object(reply[1]).get("path") if reply[1] else None
         if inline and old_path:
             Path(old_path).unlink(missing_ok=True)
         return info
+
+    @staticmethod
+    def _check_quota(quota: int, used: int, job_id: str, name: str, size: int) -> None:
+        """StoreError when a file of ``size`` bytes on top of ``used`` exceeds ``quota``."""
+        if quota >= 0 and used + size > quota:
+            raise ArtifactQuotaExceededError(
+                f"artifact quota of {quota} bytes exceeded: artifact {name!r} of job {job_id} has {size} bytes "
+                f"and the artifact files take {used} already"
+            )
 
     def get_artifact(self, job_id: str, name: str) -> Artifact:
         """See :meth:`JobStore.get_artifact`; StoreError when a file artifact is missing or

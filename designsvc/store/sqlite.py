@@ -9,11 +9,14 @@ Listing order is insertion order (an AUTOINCREMENT ``seq`` assigned under the wr
 which is creation order, so cursor paging sees every job once, even jobs created while it
 pages (a job created later always sorts after the cursor). Artifacts up to
 ``inline_artifact_max_bytes`` are kept in the database; larger ones are files
-``artifact_dir/JOB_ID/NAME`` written to a temporary file and moved into place.
+``artifact_dir/JOB_ID/NAME`` written to a temporary file and moved into place; with
+``artifact_quota_bytes`` the sizes of those files (summed from the ``artifacts`` table under
+the write lock, so every process sees the same total) may not exceed it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -27,6 +30,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from designsvc.core.errors import (
     ArtifactNotFoundError,
+    ArtifactQuotaExceededError,
     IdempotencyConflictError,
     JobNotFoundError,
     StoreError,
@@ -217,6 +221,8 @@ class SqliteJobStore(JobStore):
     more than ``inline_artifact_max_bytes`` bytes; the database keeps each such file's
     absolute path, so another process finds it whatever its own setting.
     ``busy_timeout_s`` is how long a writer waits for another one's lock before StoreError.
+    ``artifact_quota_bytes`` (None: no quota) caps the total size of the artifact files: a
+    put that would exceed it raises StoreError and writes nothing.
     """
 
     def __init__(
@@ -226,7 +232,10 @@ class SqliteJobStore(JobStore):
         artifact_dir: Path | None = None,
         inline_artifact_max_bytes: int = MIB,
         busy_timeout_s: float = 30.0,
+        artifact_quota_bytes: int | None = None,
     ) -> None:
+        if artifact_quota_bytes is not None and artifact_quota_bytes < 0:
+            raise ValueError(f"artifact_quota_bytes must be >= 0 or None, got {artifact_quota_bytes}")
         if inline_artifact_max_bytes < 0:
             raise ValueError(f"inline_artifact_max_bytes must be >= 0, got {inline_artifact_max_bytes}")
         if busy_timeout_s <= 0:
@@ -239,6 +248,7 @@ class SqliteJobStore(JobStore):
         self.artifact_dir = self.artifact_dir.expanduser().resolve()
         self.inline_artifact_max_bytes = inline_artifact_max_bytes
         self.busy_timeout_s = busy_timeout_s
+        self.artifact_quota_bytes = artifact_quota_bytes
         self._local = threading.local()
         self._holders: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._holders_lock = threading.Lock()
@@ -268,12 +278,14 @@ class SqliteJobStore(JobStore):
             query["artifact_dir"] = str(self.artifact_dir)
         if self.inline_artifact_max_bytes != MIB:
             query["inline_artifact_max_bytes"] = str(self.inline_artifact_max_bytes)
+        if self.artifact_quota_bytes is not None:
+            query["artifact_quota_bytes"] = str(self.artifact_quota_bytes)
         text = "sqlite://" + quote(str(self.path), safe="/")
         return text + ("?" + urlencode(query) if query else "")
 
     @classmethod
     def from_url(cls, url: str, *, default_path: Path | None = None) -> SqliteJobStore:
-        """Open ``sqlite:///ABS/PATH[?artifact_dir=...&inline_artifact_max_bytes=N]``;
+        """Open ``sqlite:///ABS/PATH[?artifact_dir=...&inline_artifact_max_bytes=N&artifact_quota_bytes=N]``;
         ``sqlite://`` alone opens ``default_path``. StoreError for a malformed URL."""
         parts = urlsplit(url)
         if parts.scheme != "sqlite":
@@ -292,11 +304,11 @@ class SqliteJobStore(JobStore):
             value = values[-1]
             if key == "artifact_dir":
                 kwargs["artifact_dir"] = Path(value)
-            elif key == "inline_artifact_max_bytes":
+            elif key in {"inline_artifact_max_bytes", "artifact_quota_bytes"}:
                 try:
-                    kwargs["inline_artifact_max_bytes"] = int(value)
+                    kwargs[key] = int(value)
                 except ValueError as exc:
-                    raise StoreError(f"inline_artifact_max_bytes must be an integer in {url!r}") from exc
+                    raise StoreError(f"{key} must be an integer in {url!r}") from exc
             else:
                 raise StoreError(f"unknown option {key!r} in the sqlite URL {url!r}")
         return cls(path, **kwargs)
@@ -578,7 +590,7 @@ class SqliteJobStore(JobStore):
 
     def put_artifact(self, job_id: str, artifact: Artifact) -> ArtifactInfo:
         """See :meth:`JobStore.put_artifact`; ValueError for a name that is not a plain file
-        name, JobNotFoundError for an unknown job."""
+        name, JobNotFoundError for an unknown job, StoreError over ``artifact_quota_bytes``."""
         require_known_id(job_id)
         data = check_artifact(artifact)
         self._require_job(job_id)
@@ -588,6 +600,7 @@ class SqliteJobStore(JobStore):
         temp: Path | None = None
         if size > self.inline_artifact_max_bytes:
             target = self.artifact_dir / check_id(job_id) / artifact.name
+            self._check_quota(self._conn(), job_id, artifact.name, size)  # before writing anything
             try:
                 temp = write_temp_file(target.parent, artifact.name, data)
             except OSError as exc:
@@ -600,6 +613,8 @@ class SqliteJobStore(JobStore):
                 old = conn.execute(
                     "SELECT path FROM artifacts WHERE job_id = ? AND name = ?", (job_id, artifact.name)
                 ).fetchone()
+                if target is not None:
+                    self._check_quota(conn, job_id, artifact.name, size)  # again, under the write lock
                 if temp is not None and target is not None:
                     # Under the write lock, so racing writers of one name land in commit order.
                     replace_file_atomically(temp, target)
@@ -625,9 +640,31 @@ class SqliteJobStore(JobStore):
         finally:
             if temp is not None:
                 temp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    temp.parent.rmdir()  # the job's directory, if this put created it
         if stale is not None:
             stale.unlink(missing_ok=True)
         return ArtifactInfo(name=artifact.name, media_type=artifact.media_type, size_bytes=size, sha256=digest)
+
+    def _check_quota(self, conn: sqlite3.Connection, job_id: str, name: str, size: int) -> None:
+        """StoreError when an artifact file of ``size`` bytes, replacing the job's artifact
+        ``name``, would take the artifact files over ``artifact_quota_bytes``."""
+        quota = self.artifact_quota_bytes
+        if quota is None:
+            return
+        with _sqlite_errors(self.path):
+            used = int(
+                conn.execute(
+                    "SELECT COALESCE(SUM(size), 0) FROM artifacts WHERE path IS NOT NULL "
+                    "AND NOT (job_id = ? AND name = ?)",
+                    (job_id, name),
+                ).fetchone()[0]
+            )
+        if used + size > quota:
+            raise ArtifactQuotaExceededError(
+                f"artifact quota of {quota} bytes exceeded: artifact {name!r} of job {job_id} has {size} bytes "
+                f"and the artifact files take {used} already"
+            )
 
     def get_artifact(self, job_id: str, name: str) -> Artifact:
         """See :meth:`JobStore.get_artifact`; StoreError when a file artifact is missing or

@@ -8,7 +8,8 @@ When none reaches ``|S11| <= -11 dB`` somewhere in the sweep, differential evolu
 ``|S11|`` for up to ``search_calls`` more simulations. The best design is the *witness*:
 the pass band is the run of sweep points around its deepest point inside the sweep (at most
 ``2 * HALF_BAND_POINTS + 1`` points) where it stays under the ceiling, -10 dB, or when even
-the witness does not reach -10 dB, its deepest value plus 1 dB rounded up to 0.5 dB. With
+the witness does not reach -10 dB, its deepest value plus 1 dB rounded up to 0.5 dB (at most
+0 dB). With
 ``reject_band`` the instance also gets a reject band (``|S11| >= -3 dB``): the middle
 third of the longest run of sweep points, clear of the pass band by 3 points, where the
 witness stays at or above -3 dB. So the witness meets the target: every generated
@@ -125,7 +126,8 @@ def _generate(
         if found.value < best_value:
             best_x, best_value = found.x, found.value
     db = s11_db(design_s11(chosen, space.params(best_x), wire_radius_mm=radius, freqs_hz=freqs))
-    ceiling = _CEILING_DB if best_value <= _CEILING_DB else math.ceil((best_value + 1.0) * 2.0) / 2.0
+    # At most 0 dB: a passive antenna's |S11| never exceeds it (and the schema takes no more).
+    ceiling = _CEILING_DB if best_value <= _CEILING_DB else min(0.0, math.ceil((best_value + 1.0) * 2.0) / 2.0)
     centre = 1 + int(np.argmin(db[1:-1]))
     lo = hi = centre
     while lo > 0 and centre - lo < HALF_BAND_POINTS and db[lo - 1] <= ceiling:

@@ -76,8 +76,8 @@ class AntennaProblem(Problem[AntennaInstance]):
         if family_index is not None and not 0 <= family_index < len(_generate.FAMILIES):
             raise ValueError(f"family must be 0 to {len(_generate.FAMILIES) - 1}, got {family_index}")
         points = size.get("points")
-        if points is not None and not 2 <= points <= 1001:
-            raise ValueError(f"points must be 2 to 1001, got {points}")
+        if points is not None and not 3 <= points <= 1001:  # the pass band needs a point inside the sweep
+            raise ValueError(f"points must be 3 to 1001, got {points}")
         instance = _generate.generate(
             seed,
             family=None if family_index is None else _generate.FAMILIES[family_index],

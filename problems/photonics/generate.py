@@ -69,6 +69,8 @@ def generate(
         length_px = max(length_px, least_px)
         geometry["wg_length_nm"] = length_px * res
     brush_px = int(rng.integers(2, 4)) if scale == 1 else int(rng.integers(6, 9))
+    # The brush must fit in the region (a small design_px at the default resolution).
+    width_px, height_px = max(width_px, _even(brush_px)), max(height_px, _even(brush_px))
     geometry.update(design_width_nm=width_px * res, design_height_nm=height_px * res)
     return PhotonicsInstance(
         name=name or f"{chosen.value}-seed{seed}",

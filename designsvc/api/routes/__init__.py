@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
-from designsvc.api.routes import agent, batches, catalog, health, jobs
+from designsvc.api.routes import agent, batches, catalog, health, jobs, webhooks
 
 __all__ = ["allowed_methods", "api_router"]
 
-_ROUTERS = (jobs.router, batches.router, catalog.router, health.router, agent.router)
+_ROUTERS = (jobs.router, batches.router, catalog.router, health.router, agent.router, webhooks.router)
 
 api_router = APIRouter()
 for _router in _ROUTERS:

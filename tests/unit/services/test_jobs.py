@@ -181,3 +181,20 @@ def test_a_job_that_cannot_be_handed_over_is_marked_failed(store: JobStore) -> N
     assert record.status is JobStatus.FAILED
     assert record.error is not None
     assert record.error["type"] == "SubmitError"
+
+
+def test_an_artifact_over_the_quota_fails_the_job_and_keeps_its_result(tmp_path: Path) -> None:
+    """Not a StoreError a worker would retry: the job ends failed with the quota's message,
+    its result document kept, and nothing of the artifact stored."""
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3", inline_artifact_max_bytes=0, artifact_quota_bytes=100)
+    record, _ = submit_job(store, RecordingExecutor(), SMALL)
+    final = execute_job(store, record.id)
+    assert final.status is JobStatus.FAILED
+    assert final.error is not None
+    assert final.error["type"] == "ArtifactQuotaExceededError"
+    assert "artifact quota of 100 bytes exceeded" in final.error["message"]
+    assert final.result is not None
+    assert final.result["design"]
+    assert store.list_artifacts(record.id) == []
+    assert not any((tmp_path / "jobs.sqlite3.artifacts").rglob("*.png"))
+    store.close()

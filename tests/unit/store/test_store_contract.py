@@ -1152,3 +1152,47 @@ def test_sqlite_version_1_files_migrate_to_tenants(tmp_path: Path) -> None:
     assert job.tenant == "default"
     assert store.count_unfinished("default") == 1
     store.close()
+
+
+# -- artifact quota -------------------------------------------------------------------------
+
+
+def test_artifact_quota_refuses_a_file_over_it_and_writes_nothing(make_store: Callable[..., JobStore]) -> None:
+    """``artifact_quota_bytes`` caps the artifact files' total: replacing a file counts only the
+    difference, inline artifacts never count, a refused put leaves no row, file or temporary
+    file, and deleting a job frees its share. Every opening of the store URL sees one total."""
+    size = 5000  # over the test stores' inline maximum: a file
+    store = make_store(artifact_quota_bytes=2 * size + 100)
+    artifact_dir = getattr(store, "artifact_dir", None)
+    assert isinstance(artifact_dir, Path)
+    first, second = _create(store, 0), _create(store, 1)
+    blob = bytes(range(250)) * (size // 250)
+    store.put_artifact(first.id, Artifact("a.bin", "application/octet-stream", blob))
+    store.put_artifact(first.id, Artifact("a.bin", "application/octet-stream", blob[::-1]))  # a replacement
+    store.put_artifact(second.id, Artifact("b.bin", "application/octet-stream", blob))
+    store.put_artifact(second.id, Artifact("note.txt", "text/plain", b"inline, not counted"))
+    with pytest.raises(StoreError, match=f"artifact quota of {2 * size + 100} bytes exceeded: .*'c.bin'"):
+        store.put_artifact(second.id, Artifact("c.bin", "application/octet-stream", blob))
+    assert [a.name for a in store.list_artifacts(second.id)] == ["b.bin", "note.txt"]
+    assert sorted(p.name for p in (artifact_dir / second.id).iterdir()) == ["b.bin"]  # no temporary file
+    third = _create(store, 2)
+    with pytest.raises(StoreError, match="artifact quota"):
+        store.put_artifact(third.id, Artifact("c.bin", "application/octet-stream", blob))
+    assert not (artifact_dir / third.id).exists()
+    assert store.get_artifact(first.id, "a.bin").data == blob[::-1]
+    assert store.get_artifact(second.id, "b.bin").data == blob
+
+    again = open_store(store.url)  # another process's view: the same quota and total
+    try:
+        assert getattr(again, "artifact_quota_bytes", None) == 2 * size + 100
+        with pytest.raises(StoreError, match="artifact quota"):
+            again.put_artifact(third.id, Artifact("c.bin", "application/octet-stream", blob))
+        _start(store, first.id)
+        store.transition(first.id, expected={R}, to=S, result={"status": "succeeded"})
+        store.delete_job(first.id)
+        again.put_artifact(third.id, Artifact("c.bin", "application/octet-stream", blob))
+        assert again.get_artifact(third.id, "c.bin").data == blob
+    finally:
+        again.close()
+    with pytest.raises(ValueError, match="artifact_quota_bytes"):
+        make_store(artifact_quota_bytes=-1)
