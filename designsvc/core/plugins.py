@@ -81,6 +81,7 @@ TRAINERS.register("sharding-calibration", "surrogates.shardcost.trainer:Sharding
 TRAINERS.register("czp", "surrogates.czp.trainer:CZPTrainer")
 
 AGENT_BACKENDS.register("local", "surrogates.llm.agent_backend:LocalAgentBackend")
+AGENT_BACKENDS.register("openai", "surrogates.llm.agent_backend:OpenAIAgentBackend")
 
 _VERSIONED = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)(@(?P<version>[1-9][0-9]*))?$")
 

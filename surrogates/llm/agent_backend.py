@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from surrogates.llm.constrained import JsonSchemaDecoder
 from surrogates.llm.runner import ChatMessage
 
-__all__ = ["LocalAgentBackend"]
+__all__ = ["LocalAgentBackend", "OpenAIAgentBackend"]
 
 _OPTIONS = {"model": str, "device": str, "window": int, "sinks": int}
 _DECODERS: dict[tuple[Any, ...], JsonSchemaDecoder] = {}
@@ -91,3 +91,67 @@ class LocalAgentBackend:
         decoder = self.decoder()
         with _LOCK:  # one conversation at a time per runner
             return decoder.fill(messages, schema, on_piece=on_piece, check=check)
+
+
+class OpenAIAgentBackend:
+    """The agent on an OpenAI-compatible server the operator runs (vLLM, llama.cpp's server,
+    TGI, ...), registry name ``openai``. The server is configured where the turn runs, by the
+    worker's environment, never by a request (a request naming a URL would let any caller make
+    the workers send requests where it likes): ``DESIGNSVC_AGENT_OPENAI_URL`` (the API base,
+    ``http://HOST:PORT/v1``), ``DESIGNSVC_AGENT_OPENAI_MODEL`` (the served model's name) and
+    ``DESIGNSVC_AGENT_OPENAI_KEY`` (optional bearer token). Option ``model`` picks another model
+    the same server serves.
+
+    Each form is asked for with ``response_format`` (``json_schema``, strict); since not every
+    server honours it, the reply is checked against the schema and asked again once with what is
+    wrong, then the turn fails with :class:`~surrogates.llm.openai_http.StructuredOutputError`
+    (see :meth:`~surrogates.llm.openai_http.OpenAIChatRunner.fill`): no value outside the schema
+    is ever returned."""
+
+    name: ClassVar[str] = "openai"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        import os
+
+        options = dict(options or {})
+        self.check_options(options)
+        self.url = os.environ.get("DESIGNSVC_AGENT_OPENAI_URL", "").strip()
+        self.model = str(options.get("model") or os.environ.get("DESIGNSVC_AGENT_OPENAI_MODEL", "")).strip()
+        self.api_key = os.environ.get("DESIGNSVC_AGENT_OPENAI_KEY") or None
+        self._runner: Any = None
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise ValueError naming a bad option (only ``model``, a name, is taken)."""
+        for key, value in options.items():
+            if key != "model":
+                raise ValueError(f"option {key!r}: unknown; known: model (the server is the worker's setting)")
+            if not isinstance(value, str) or not 0 < len(value) <= 200:
+                raise ValueError("option 'model': expected the served model's name")
+
+    def runner(self) -> Any:
+        if self._runner is None:
+            from surrogates.llm.errors import ModelSetupError
+            from surrogates.llm.openai_http import OpenAIChatRunner
+
+            if not self.url or not self.model:
+                raise ModelSetupError(
+                    "the openai agent backend needs the worker's DESIGNSVC_AGENT_OPENAI_URL (http://HOST:PORT/v1) "
+                    "and DESIGNSVC_AGENT_OPENAI_MODEL (or the option model)"
+                )
+            self._runner = OpenAIChatRunner(self.url, self.model, api_key=self.api_key)
+        return self._runner
+
+    def fingerprint(self) -> str | None:
+        return f"openai:{self.model}@{self.url}" if self.url else None
+
+    def fill(
+        self,
+        messages: Sequence[ChatMessage],
+        schema: dict[str, Any],
+        *,
+        on_piece: Callable[[str], None],
+        check: Callable[[], None],
+    ) -> Any:
+        """The server's value for ``schema`` after ``messages`` (checked against it)."""
+        return self.runner().fill(messages, schema, on_piece=on_piece, check=check)

@@ -181,3 +181,47 @@ def test_the_checker() -> None:
     assert builtin_schema_errors(True, {"type": "integer"})  # a boolean is no number
     assert parse_reply("NaN")[1] is not None
     assert parse_reply("  ")[1] == "the reply is empty: expected a JSON value"
+
+
+def test_an_agent_turn_on_the_openai_backend(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``openai`` agent backend: the worker's environment names the server; the turn's
+    draft comes back schema-checked and the spec is assembled from it."""
+    from designsvc.agent.turn import resolve_agent_turn, run_agent_turn
+
+    monkeypatch.setenv("DESIGNSVC_AGENT_OPENAI_URL", server)
+    monkeypatch.setenv("DESIGNSVC_AGENT_OPENAI_MODEL", "flaky")
+    turn = resolve_agent_turn(
+        {
+            "agent_turn": {
+                "session_id": "s1",
+                "problem": "assignment@1",
+                "backend": {"name": "openai"},
+                "messages": [{"role": "user", "content": CHAT[0]["content"]}],
+            }
+        }
+    )
+    result = run_agent_turn(turn)
+    assert result["error"] is None, result
+    assert result["spec"]["instance_ref"] == "builtin:gap-10x3"
+    assert result["spec"]["limits"]["time_limit_s"] == 30
+    assert len(FakeStructuredServer.requests) == 2  # the misfit was sent back once
+    assert _bodies()[0]["response_format"]["type"] == "json_schema"
+
+
+def test_the_openai_backend_without_a_server_is_a_setup_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from designsvc.agent.turn import resolve_agent_turn, run_agent_turn
+
+    monkeypatch.delenv("DESIGNSVC_AGENT_OPENAI_URL", raising=False)
+    turn = resolve_agent_turn(
+        {
+            "agent_turn": {
+                "session_id": "s1",
+                "problem": "assignment@1",
+                "backend": {"name": "openai", "options": {"model": "m"}},
+                "messages": [{"role": "user", "content": "hello"}],
+            }
+        }
+    )
+    result = run_agent_turn(turn)
+    assert result["error"] is not None
+    assert "DESIGNSVC_AGENT_OPENAI_URL" in result["error"]["message"]
