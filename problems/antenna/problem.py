@@ -38,6 +38,10 @@ from problems.antenna.schema import check_instance as _check_instance
 
 __all__ = ["AntennaProblem"]
 
+MAX_SEARCH_CALLS = 400
+"""The most NEC sweeps a ``generate:`` reference may ask for to find its witness (a reference is
+resolved while the submitting request waits: about 8 s at the default 150 here)."""
+
 _SIZE_KEYS = ("family", "points", "reject_band", "search_calls")
 
 
@@ -68,7 +72,8 @@ class AntennaProblem(Problem[AntennaInstance]):
         """A random instance with a feasible target (:mod:`problems.antenna.generate`);
         ``size`` takes ``family`` (0 three-branch, 1 meander; default drawn from the seed),
         ``points`` (sweep points, default 61), ``reject_band`` (1: add one; default 0) and
-        ``search_calls`` (simulations to find a matched witness, default 150)."""
+        ``search_calls`` (simulations to find a matched witness, default 150, at most
+        :data:`MAX_SEARCH_CALLS`)."""
         unknown = sorted(set(size) - set(_SIZE_KEYS))
         if unknown:
             raise ValueError(f"unknown size parameter(s) {', '.join(unknown)}; antenna takes {', '.join(_SIZE_KEYS)}")
@@ -78,12 +83,15 @@ class AntennaProblem(Problem[AntennaInstance]):
         points = size.get("points")
         if points is not None and not 3 <= points <= 1001:  # the pass band needs a point inside the sweep
             raise ValueError(f"points must be 3 to 1001, got {points}")
+        calls = size.get("search_calls", _generate.SEARCH_CALLS)
+        if not 0 <= calls <= MAX_SEARCH_CALLS:  # each is a NEC sweep, run while the request waits
+            raise ValueError(f"search_calls must be 0 to {MAX_SEARCH_CALLS}, got {calls}")
         instance = _generate.generate(
             seed,
             family=None if family_index is None else _generate.FAMILIES[family_index],
             points=points,
             reject_band=bool(size.get("reject_band", 0)),
-            search_calls=size.get("search_calls", _generate.SEARCH_CALLS),
+            search_calls=calls,
         )
         _check_instance(instance)
         return instance
