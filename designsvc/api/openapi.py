@@ -62,10 +62,20 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     _add_model(components, "BatchCreate", BatchRequest)
     if "ProblemDetails" not in components:
         _add_model(components, "ProblemDetails", ProblemDetails)
-    for path_item in schema.get("paths", {}).values():
+    schema["components"]["securitySchemes"] = {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API key (`designsvc keys create`); needed in distributed mode and once a key "
+            "exists, optional on an embedded server on loopback without keys",
+        }
+    }
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             if isinstance(operation, dict) and "responses" in operation:
                 _problem_content(operation)
+                if path.startswith("/v1/"):
+                    operation["security"] = [{"bearerAuth": []}, {}]
     if '"#/components/schemas/HTTPValidationError"' not in json.dumps(schema.get("paths", {})):
         # FastAPI's own 422 model was replaced above by ProblemDetails.
         for name in _FASTAPI_VALIDATION_SCHEMAS:

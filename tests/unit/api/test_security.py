@@ -337,3 +337,15 @@ def test_redis_token_bucket_is_shared_between_limiters() -> None:
         client.close()
         first.close()
         second.close()
+
+
+def test_openapi_declares_bearer_keys(tmp_path: Path) -> None:
+    client, store = _app(tmp_path)
+    with client:
+        document = client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert document["paths"]["/v1/jobs"]["post"]["security"] == [{"bearerAuth": []}, {}]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+    responses = document["paths"]["/v1/jobs"]["post"]["responses"]
+    assert {"401", "403", "429"} <= set(responses)
+    store.close()
