@@ -133,8 +133,11 @@ def _rate_limit(context: ApiContext, principal: Principal) -> None:
 
 def _requires(scope: str) -> Callable[..., Principal]:
     def dependency(request: Request, context: ContextDep, store: StoreDep) -> Principal:
-        principal = _authenticate(request, context, store)
-        _rate_limit(context, principal)
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:  # once per request, however many dependencies ask
+            principal = _authenticate(request, context, store)
+            _rate_limit(context, principal)
+            request.state.principal = principal
         if not principal.allows(scope):
             raise ApiError(
                 403,

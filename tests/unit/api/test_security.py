@@ -252,6 +252,19 @@ def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_request_takes_one_token_however_many_checks_it_has(tmp_path: Path) -> None:
+    client, store = _app(tmp_path, rate_limit_per_s=0.01, rate_limit_burst=2)
+    store.create_job(spec={"n": 1}, problem="assignment@1", tenant="acme")
+    [job] = store.list_jobs().items
+    acme = _bearer(create_key(store, tenant="acme", scopes=["admin"]).key)
+    with client:
+        # cancel needs the job's owner (read) and the submit scope: still one token
+        assert client.post(f"/v1/jobs/{job.id}/cancel", headers=acme).status_code == 202
+        assert client.get(f"/v1/jobs/{job.id}", headers=acme).status_code == 200
+        assert_problem(client.get(f"/v1/jobs/{job.id}", headers=acme), 429)
+    store.close()
+
+
 def test_unfinished_jobs_cap_is_429_and_stores_nothing(tmp_path: Path) -> None:
     executor = HeldExecutor()
     client, store = _app(tmp_path, executor, max_unfinished_jobs=2)
