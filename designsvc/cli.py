@@ -725,9 +725,9 @@ def demo(
     for kind in PROBLEMS.names():
         specs[kind] = PROBLEMS.load(kind).example_spec()
         (out / f"{kind}.spec.json").write_text(json.dumps(specs[kind], indent=2) + "\n")
-    with embedded_server(workers=workers) as url, _remote(url) as client:
+    with embedded_server(workers=workers) as service, _remote(service.url, api_key=service.api_key) as client:
         client.ready()
-        typer.echo(f"embedded service at {url}", err=True)
+        typer.echo(f"embedded service at {service.url}", err=True)
         jobs = {kind: client.submit(spec) for kind, spec in specs.items()}
         for kind, job in jobs.items():
             typer.echo(f"submitted {kind}: job {job['id']}", err=True)
@@ -799,11 +799,12 @@ UrlOption = Annotated[
 
 
 @contextlib.contextmanager
-def _remote(url: str) -> Iterator[Client]:
-    """A client of ``url``; its errors become the CLI's messages and exit codes."""
+def _remote(url: str, *, api_key: str | None = None) -> Iterator[Client]:
+    """A client of ``url`` (with ``api_key``, else ``$DESIGNSVC_API_KEY``); its errors become
+    the CLI's messages and exit codes."""
     from designsvc.client import Client, ClientError, ServerUnreachableError
 
-    client = Client(url, api_key=os.environ.get("DESIGNSVC_API_KEY") or None)
+    client = Client(url, api_key=api_key or os.environ.get("DESIGNSVC_API_KEY") or None)
     try:
         yield client
     except ServerUnreachableError as exc:
