@@ -109,7 +109,8 @@ def test_cancel_while_running_keeps_the_best_design(store: JobStore) -> None:
         time.sleep(0.05)
     time.sleep(0.5)
     assert store.request_cancel(record.id).status is JobStatus.CANCELING
-    worker.join(60)
+    worker.join(150)  # generous: a loaded machine slows the solver's stop
+    assert "final" in outcome, "the job did not end after the cancel"
     final = outcome["final"]
     assert final.status is JobStatus.CANCELED
     assert final.result is not None
