@@ -18,9 +18,8 @@ spec document (``instance_ref`` ``builtin:NAME`` or ``generate:seed=N,...``), or
 required fields are still missing; the caller validates it with the service's
 ``resolve_spec`` (pydantic instance schema, pointer errors).
 
-:func:`schema_errors` checks a value against the JSON Schema subset that pydantic emits
-(type, enum, const, bounds, lengths, items, properties, required, anyOf/oneOf/allOf, $ref);
-the tests use it to check what the decoder writes.
+The forms are checked against their schemas by
+:func:`surrogates.llm.schema_check.builtin_schema_errors` (the tests, and the HTTP runner).
 
 This module imports no torch and no plug-in at import time; the functions that need the
 registered kinds load them through the registries.
@@ -29,7 +28,6 @@ registered kinds load them through the registries.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -52,7 +50,6 @@ __all__ = [
     "mentioned",
     "merge_drafts",
     "named_kinds",
-    "schema_errors",
     "size_cues",
 ]
 
@@ -435,104 +432,6 @@ def assemble_spec(kind: str, draft: JsonDict) -> tuple[JsonDict | None, list[str
     spec["compare_baselines"] = bool(draft.get("compare_baselines", False))
     spec["tags"] = ["agent"]
     return spec, []
-
-
-# ---- JSON Schema checking ----------------------------------------------------------------------
-
-
-def _deref(schema: JsonDict, root: JsonDict) -> JsonDict:
-    seen = 0
-    while "$ref" in schema and seen < 64:
-        ref = str(schema["$ref"])
-        if not ref.startswith("#/"):
-            raise ValueError(f"unsupported $ref {ref!r}")
-        node: Any = root
-        for part in ref[2:].split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
-        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
-        seen += 1
-    return schema
-
-
-def _type_ok(value: Any, kind: str) -> bool:
-    checks = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "boolean": lambda v: isinstance(v, bool),
-        "null": lambda v: v is None,
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
-    }
-    return bool(checks[kind](value)) if kind in checks else True
-
-
-def schema_errors(value: Any, schema: JsonDict, root: JsonDict | None = None, path: str = "") -> list[str]:
-    """Where ``value`` breaks ``schema`` (JSON pointers with messages); empty when it fits."""
-    root = schema if root is None else root
-    schema = _deref(schema, root)
-    where = path or "/"
-    errors: list[str] = []
-    for sub in schema.get("allOf", []):
-        errors += schema_errors(value, sub, root, path)
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            fits = sum(not schema_errors(value, sub, root, path) for sub in schema[key])
-            if fits == 0 or (key == "oneOf" and fits > 1):
-                errors.append(f"{where}: {fits} of the {key} branches fit")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{where}: expected {schema['const']!r}")
-    if (
-        "enum" in schema
-        and not any(value == e and type(value) is type(e) for e in schema["enum"])
-        and not (
-            isinstance(value, int | float) and any(value == e for e in schema["enum"] if isinstance(e, int | float))
-        )
-    ):
-        errors.append(f"{where}: {value!r} is not one of {schema['enum']!r}")
-    kinds = schema.get("type")
-    if kinds is not None:
-        kinds_list = kinds if isinstance(kinds, list) else [kinds]
-        if not any(_type_ok(value, k) for k in kinds_list):
-            return [*errors, f"{where}: expected {kinds}, got {type(value).__name__}"]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{where}: {value} < minimum {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{where}: {value} > maximum {schema['maximum']}")
-        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            errors.append(f"{where}: {value} <= exclusiveMinimum {schema['exclusiveMinimum']}")
-        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
-            errors.append(f"{where}: {value} >= exclusiveMaximum {schema['exclusiveMaximum']}")
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            errors.append(f"{where}: shorter than {schema['minLength']}")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            errors.append(f"{where}: longer than {schema['maxLength']}")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(f"{where}: does not match {schema['pattern']!r}")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            errors.append(f"{where}: fewer than {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            errors.append(f"{where}: more than {schema['maxItems']} items")
-        if isinstance(schema.get("items"), dict):
-            for k, item in enumerate(value):
-                errors += schema_errors(item, schema["items"], root, f"{path}/{k}")
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        errors += [f"{where}: missing {name!r}" for name in schema.get("required", []) if name not in value]
-        extra = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            if key in properties:
-                errors += schema_errors(item, properties[key], root, f"{path}/{key}")
-            elif extra is False:
-                errors.append(f"{where}: unexpected {key!r}")
-            elif isinstance(extra, dict):
-                errors += schema_errors(item, extra, root, f"{path}/{key}")
-        if len(value) < schema.get("minProperties", 0):
-            errors.append(f"{where}: fewer than {schema['minProperties']} members")
-    return errors
 
 
 def dumps(value: Any) -> str:

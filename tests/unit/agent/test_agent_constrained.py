@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from tiny import tiny_runner
 
-from designsvc.agent.forms import NONE_OF_THESE, draft_schema, kind_choices, kind_schema, schema_errors
+from designsvc.agent.forms import NONE_OF_THESE, draft_schema, kind_choices, kind_schema
 from designsvc.core.plugins import PROBLEMS
 from surrogates.llm.constrained import JsonSchemaDecoder
+from surrogates.llm.schema_check import builtin_schema_errors
 
 CHAT = [{"role": "user", "content": "40 tables on four GPUs of 16 GB, solve with cpsat in 2 minutes, seed 7"}]
 
@@ -33,7 +34,7 @@ def test_instance_schema_of_every_kind(kind: str, decoders: list[JsonSchemaDecod
     for decoder in decoders:
         value, text = _fill(decoder, schema)
         assert json.loads(text) == value  # what streamed is the value, and it parses
-        assert schema_errors(value, schema) == [], text
+        assert builtin_schema_errors(value, schema) == [], text
 
 
 @pytest.mark.parametrize("kind", PROBLEMS.names())
@@ -42,7 +43,7 @@ def test_draft_form_of_every_kind(kind: str, decoders: list[JsonSchemaDecoder]) 
     for decoder in decoders:
         value, text = _fill(decoder, schema)
         assert json.loads(text) == value
-        assert schema_errors(value, schema) == [], text
+        assert builtin_schema_errors(value, schema) == [], text
 
 
 def test_kind_form(decoders: list[JsonSchemaDecoder]) -> None:
@@ -69,7 +70,7 @@ def test_bounded_numbers_and_strings(decoders: list[JsonSchemaDecoder]) -> None:
     for decoder in decoders:
         value, text = _fill(decoder, schema)
         assert json.loads(text) == value
-        assert schema_errors(value, schema) == [], text
+        assert builtin_schema_errors(value, schema) == [], text
 
 
 def test_over_long_chat_streams_through_the_window(decoders: list[JsonSchemaDecoder]) -> None:

@@ -12,11 +12,11 @@ import pytest
 from fakes import ThreadExecutor, register
 from fastapi.testclient import TestClient
 
-from designsvc.agent.forms import schema_errors
 from designsvc.api import create_app
 from designsvc.api.sse import EventStreamSettings
 from designsvc.runtime import ServiceSettings
 from designsvc.store.sqlite import SqliteJobStore
+from surrogates.llm.schema_check import builtin_schema_errors
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_turn_streams_tokens_then_the_session(client: tuple[TestClient, SqliteJo
     assert spec["submitted_jobs"] == []
     if spec["spec"] is not None:  # the random model may leave the instance unknown
         assert spec["spec"]["problem"] == "assignment@1"
-        assert schema_errors(spec["draft"], {"type": "object"}) == []
+        assert builtin_schema_errors(spec["draft"], {"type": "object"}) == []
 
 
 def test_injection_cannot_submit_and_confirm_does(client: tuple[TestClient, SqliteJobStore]) -> None:
